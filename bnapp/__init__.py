@@ -1,0 +1,3 @@
+"""bnapp: see what Batch Normalization does, on CIFAR-10, side by side with a plain twin."""
+
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -1,0 +1,95 @@
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from bnapp import checkpoints as C
+from bnapp.infer import InputSpec
+from bnapp.models import ModelConfig, build_model
+
+
+def saved(tmp_path, arch="mlp", bn=True):
+    model = build_model(ModelConfig(arch, bn))
+    meta = C.base_metadata(ModelConfig(arch, bn), InputSpec()) | {"test_accuracy": 0.5}
+    C.save(model, meta, tmp_path / f"{arch}-{'bn' if bn else 'plain'}")
+    return model, tmp_path / f"{arch}-{'bn' if bn else 'plain'}"
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_round_trip_is_bit_exact(tmp_path, arch):
+    model, stem = saved(tmp_path, arch)
+    loaded, meta = C.load(stem.with_suffix(".safetensors"))
+    assert not loaded.training and meta["arch"] == arch and meta["bn"] is True
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    assert not list(tmp_path.glob("*.tmp")), "temporary files must not be left behind"
+
+
+def test_truncated_file_is_refused(tmp_path):
+    _, stem = saved(tmp_path)
+    w = stem.with_suffix(".safetensors")
+    w.write_bytes(w.read_bytes()[:1000])
+    with pytest.raises(C.CheckpointError, match="mlp-bn.safetensors"):
+        C.load(stem)
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_pickle_is_refused_without_unpickling(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, stem = saved(tmp_path)
+    stem.with_suffix(".safetensors").write_bytes(pickle.dumps({"w": Boom()}))
+    with pytest.raises(C.CheckpointError, match="not a readable safetensors"):
+        C.load(stem)
+    torch.save({"w": torch.zeros(2)}, stem.with_suffix(".safetensors"))  # a real torch pickle too
+    with pytest.raises(C.CheckpointError):
+        C.load(stem)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_mis_shaped_missing_and_extra_tensors_are_refused(tmp_path):
+    model, stem = saved(tmp_path)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    bad = dict(state, **{"layer1.linear.weight": torch.zeros(64, 10)})
+    save_file(bad, stem.with_suffix(".safetensors"))
+    with pytest.raises(C.CheckpointError, match="layer1.linear.weight"):
+        C.load(stem)
+    save_file({k: v for k, v in state.items() if k != "out.bias"}, stem.with_suffix(".safetensors"))
+    with pytest.raises(C.CheckpointError, match="missing"):
+        C.load(stem)
+    save_file(dict(state, extra=torch.zeros(1)), stem.with_suffix(".safetensors"))
+    with pytest.raises(C.CheckpointError, match="unexpected"):
+        C.load(stem)
+
+
+def test_bad_metadata_is_refused(tmp_path):
+    _, stem = saved(tmp_path)
+    meta_path = stem.with_suffix(".json")
+    meta_path.write_text("{not json")
+    with pytest.raises(C.CheckpointError, match="mlp-bn.json"):
+        C.load(stem)
+    meta_path.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(C.CheckpointError, match="not a bnapp checkpoint"):
+        C.load(stem)
+    meta_path.unlink()
+    with pytest.raises(C.CheckpointError, match="not found"):
+        C.load(stem)
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    model, stem = saved(tmp_path)
+    before = stem.with_suffix(".safetensors").read_bytes()
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(C, "save_file", disk_full)
+    with pytest.raises(OSError):
+        C.save(model, {"format": C.FORMAT}, stem)
+    assert stem.with_suffix(".safetensors").read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
