@@ -158,3 +158,44 @@ def make_synthetic_npz(path: str | os.PathLike, n_train: int = 512, n_test: int 
     path = Path(path)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
+
+
+def export_examples(data: Cifar10, out_dir: str | os.PathLike, per_class: int = 3, seed: int = 0) -> list[dict]:
+    """Write the first `per_class` test images of each class in a seeded shuffle of the test set as
+    PNGs, with `examples.json` naming their labels (a fixed rule: no hand-picking)."""
+    import json
+
+    from PIL import Image
+
+    from . import CLASSES
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    order = np.random.default_rng(seed).permutation(len(data.y_test))
+    rows, taken = [], {c: 0 for c in range(10)}
+    for i in order:
+        c = int(data.y_test[i])
+        if taken[c] >= per_class:
+            continue
+        taken[c] += 1
+        name = f"{CLASSES[c]}-test{i:05d}.png"
+        Image.fromarray(data.x_test[i].permute(1, 2, 0).numpy()).save(out / name)
+        rows.append(dict(file=name, label=CLASSES[c], test_index=int(i)))
+        if all(v >= per_class for v in taken.values()):
+            break
+    rows.sort(key=lambda r: (CLASSES.index(r["label"]), r["test_index"]))
+    (out / "examples.json").write_text(json.dumps(dict(
+        rule=f"first {per_class} images of each class in a numpy default_rng({seed}) permutation of the test set",
+        source=data.source, examples=rows), indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bnapp.data", description="Export the app's example images.")
+    ap.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
+    ap.add_argument("--export-examples", required=True, metavar="DIR", help="folder for the PNGs and examples.json")
+    ap.add_argument("--per-class", type=int, default=3)
+    a = ap.parse_args()
+    print(f"wrote {len(export_examples(load_cifar10(a.data), a.export_examples, a.per_class))} examples to {a.export_examples}")

@@ -1,0 +1,112 @@
+"""Preprocessing: every kind of image a person might drop in, generated here."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bnapp import predict as P
+from bnapp.checkpoints import base_metadata, save
+from bnapp.infer import InputSpec
+from bnapp.models import ModelConfig, build_pair
+
+
+def png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_exif_orientation_is_applied():
+    img = Image.new("RGB", (40, 20), "red")
+    img.paste((0, 0, 255), (0, 0, 20, 20))  # left half blue
+    exif = Image.Exif()
+    exif[274] = 6  # rotate 90 degrees clockwise when shown
+    out = P.open_image(png_bytes(img, "JPEG", exif=exif.tobytes()))
+    assert out.size == (20, 40)
+    top = np.asarray(out)[2, 10]
+    assert top[2] > 200 and top[0] < 60, "after rotation the blue half is on top"
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "LA", "I;16", "1"])
+def test_modes_become_rgb8(mode):
+    base = Image.new("RGB", (33, 17), (200, 100, 50))
+    img = base.convert(mode) if mode != "I;16" else Image.fromarray(np.full((17, 33), 40000, np.uint16))
+    out = P.open_image(png_bytes(img, "TIFF" if mode == "CMYK" else "PNG"))
+    assert out.mode == "RGB" and out.size == (33, 17)
+
+
+def test_16_bit_is_scaled_not_clipped():
+    img = Image.fromarray(np.array([[0, 32768, 65535]], np.uint16))
+    out = np.asarray(P.open_image(png_bytes(img)))[0, :, 0]
+    assert out.tolist() == [0, 128, 255]
+
+
+def test_transparency_is_composited_on_white():
+    img = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert np.asarray(P.open_image(png_bytes(img)))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    px = np.asarray(P.open_image(buf.getvalue()))[0, 0]
+    assert px[0] > 200 and px[1] < 50
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10000, 100), (100, 10000), (32, 32), (640, 480)])
+def test_centre_crop_and_resize(size):
+    small = P.to_model_input(Image.new("RGB", size, (10, 20, 30)))
+    assert small.size == (32, 32)
+    assert np.asarray(small)[16, 16].tolist() == [10, 20, 30]
+
+
+def test_centre_crop_keeps_the_middle():
+    img = Image.new("RGB", (300, 100), (0, 0, 0))
+    img.paste((255, 255, 255), (100, 0, 200, 100))  # the centre square is white
+    assert np.asarray(P.to_model_input(img)).min() > 240
+
+
+@pytest.mark.parametrize("data,msg", [
+    (b"", "empty"),
+    (b"%PDF-1.4 not an image at all", "not an image"),
+    (png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)))[:2000], "truncated"),
+])
+def test_bad_files_raise_clear_errors(data, msg):
+    with pytest.raises(P.ImageError, match=msg):
+        P.open_image(data)
+
+
+def test_decompression_bomb_is_refused(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(P.ImageError, match="too large"):
+        P.open_image(png_bytes(Image.new("L", (100, 100))))
+
+
+def test_pairs_load_and_predict(tmp_path):
+    for twin, model in build_pair("mlp").items():
+        save(model.eval(), base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {"test_accuracy": 0.5},
+             tmp_path / f"mlp-{twin}")
+    (tmp_path / "cnn-bn.json").write_text("{}")  # a broken pair is reported, not fatal
+    report = P.load_pairs(tmp_path)
+    assert list(report.pairs) == ["mlp"] and "cnn" in report.errors[0]
+    preds = P.predict_images(report.pairs["mlp"], [Image.new("RGB", (50, 40), "green")] * 2)
+    for twin in ("bn", "plain"):
+        probs = list(preds[0].probs[twin].values())
+        assert abs(sum(probs) - 1) < 1e-5 and probs == sorted(probs, reverse=True)
+    with pytest.raises(P.ImageError, match="at most"):
+        P.probabilities(report.pairs["mlp"], torch.zeros(P.MAX_IMAGES + 1, 3, 32, 32, dtype=torch.uint8))
+
+
+def test_examples_know_their_labels_by_pixels(tmp_path):
+    from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
+
+    data = load_cifar10(make_synthetic_npz(tmp_path / "d.npz", 64, 200))
+    rows = export_examples(data, tmp_path / "ex", per_class=2)
+    ex = P.Examples.load(tmp_path / "ex")
+    assert len(ex.paths) == len(rows) == 20
+    first = P.open_image(ex.paths[0])
+    assert ex.truth(first) == rows[0]["label"]
+    assert ex.truth(Image.new("RGB", (32, 32))) is None
