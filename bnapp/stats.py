@@ -1,0 +1,146 @@
+"""Activation statistics before and after BatchNorm, recorded with forward hooks.
+
+For every `Unit` of both twins, one forward pass records three tensors: the BN slot's input
+("pre": what BN normalises; in the plain twin, the same conv/linear output), its output ("post")
+and the activation's output ("act", post-ReLU). Each gets summary statistics, per-channel means and
+stds and a histogram; pre and post share their bin edges so they can be overlaid.
+
+Modes: "eval" uses BN's running statistics (what inference does); "train" normalises with the
+batch's own statistics. Looking never changes a model: train mode runs on a copy.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .data import normalize
+from .infer import InputSpec
+from .models import Unit
+
+PERCENTILES = (1, 15, 50, 85, 99)
+MAX_QUANTILE_SAMPLE = 1 << 18  # percentiles from an evenly strided sample of at most this many values
+BINS = 60
+MODES = ("eval", "train")
+
+
+@dataclass
+class TensorStats:
+    mean: float
+    std: float
+    min: float
+    max: float
+    percentiles: dict[int, float]
+    zero_fraction: float
+    channel_mean: list[float]
+    channel_std: list[float]
+    hist_counts: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LayerStats:
+    name: str  # the unit, e.g. "block2a"
+    bn_kind: str  # "BatchNorm2d", "BatchNorm1d" or "none" (the plain twin's empty slot)
+    shape: tuple[int, ...]  # of the pre-BN tensor, e.g. (N, C, H, W)
+    pre: TensorStats
+    post: TensorStats
+    act: TensorStats
+    hist_edges: list[float]  # shared by pre and post
+    act_hist_edges: list[float]
+    bn_params: dict[str, list[float]] = field(default_factory=dict)  # gamma, beta, running_*, batch_*
+
+
+def _channel_dims(x: torch.Tensor) -> list[int]:
+    return [d for d in range(x.dim()) if d != 1]
+
+
+def _percentiles(flat: torch.Tensor) -> dict[int, float]:
+    if flat.numel() > MAX_QUANTILE_SAMPLE:
+        flat = flat[:: -(-flat.numel() // MAX_QUANTILE_SAMPLE)]
+    q = torch.quantile(flat, torch.tensor([p / 100 for p in PERCENTILES], dtype=flat.dtype))
+    return {p: float(v) for p, v in zip(PERCENTILES, q)}
+
+
+def tensor_stats(x: torch.Tensor, edges: torch.Tensor) -> TensorStats:
+    x = x.detach().float()
+    flat = x.reshape(-1)
+    dims = _channel_dims(x)
+    counts = torch.histc(flat.clamp(edges[0], edges[-1]), bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
+    return TensorStats(
+        mean=float(flat.mean()), std=float(flat.std(unbiased=False)), min=float(flat.min()), max=float(flat.max()),
+        percentiles=_percentiles(flat), zero_fraction=float((flat == 0).float().mean()),
+        channel_mean=x.mean(dim=dims).tolist(), channel_std=x.std(dim=dims, unbiased=False).tolist(),
+        hist_counts=[int(c) for c in counts],
+    )
+
+
+def _edges(*tensors: torch.Tensor) -> torch.Tensor:
+    """Bin edges covering the 0.5th..99.5th percentiles of all given tensors (outliers land in the
+    end bins), so one stray value cannot squash the histogram."""
+    lo = min(_percentiles(t.detach().float().reshape(-1))[1] for t in tensors)
+    hi = max(_percentiles(t.detach().float().reshape(-1))[99] for t in tensors)
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = 0.05 * (hi - lo)
+    return torch.linspace(lo - pad, hi + pad, BINS + 1)
+
+
+def _layer(name: str, unit: Unit, pre: torch.Tensor, post: torch.Tensor, act: torch.Tensor) -> LayerStats:
+    edges = _edges(pre, post)
+    act_edges = _edges(act)
+    bn = unit.bn
+    params: dict[str, list[float]] = {}
+    if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+        dims = _channel_dims(pre)
+        params = dict(
+            gamma=bn.weight.detach().tolist(), beta=bn.bias.detach().tolist(),
+            running_mean=bn.running_mean.tolist(), running_var=bn.running_var.tolist(),
+            batch_mean=pre.float().mean(dim=dims).tolist(), batch_var=pre.float().var(dim=dims, unbiased=False).tolist(),
+        )
+    return LayerStats(name, type(bn).__name__ if params else "none", tuple(pre.shape),
+                      tensor_stats(pre, edges), tensor_stats(post, edges), tensor_stats(act, act_edges),
+                      edges.tolist(), act_edges.tolist(), params)
+
+
+@torch.no_grad()
+def record(model: nn.Module, images: torch.Tensor, spec: InputSpec, mode: str = "eval") -> list[LayerStats]:
+    """One forward pass over uint8 images; statistics for every unit, input to output."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "train" and len(images) < 2:
+        raise ValueError("train mode needs at least 2 images: BatchNorm cannot take statistics of a batch of 1")
+    model = copy.deepcopy(model).train() if mode == "train" else model.eval()
+    captured: dict[str, dict[str, torch.Tensor]] = {}
+    handles = []
+    units = [(n, m) for n, m in model.named_modules() if isinstance(m, Unit)]
+    for name, unit in units:
+        slot = captured.setdefault(name, {})
+
+        def on_bn(m, inp, out, slot=slot):
+            slot["pre"], slot["post"] = inp[0], out
+
+        def on_act(m, inp, out, slot=slot):
+            slot["act"] = out
+
+        handles += [unit.bn.register_forward_hook(on_bn), unit.act.register_forward_hook(on_act)]
+    try:
+        device = next(model.parameters()).device
+        model(normalize(images, spec.mean, spec.std).to(device).contiguous(memory_format=torch.channels_last))
+    finally:
+        for h in handles:
+            h.remove()
+    return [_layer(name, unit, captured[name]["pre"].cpu(), captured[name]["post"].cpu(), captured[name]["act"].cpu())
+            for name, unit in units]
+
+
+def record_pair(models: dict[str, nn.Module], specs: dict[str, InputSpec], images: torch.Tensor,
+                mode: str = "eval") -> dict[str, list[LayerStats]]:
+    return {twin: record(m, images, specs[twin], mode) for twin, m in models.items()}
+
+
+def default_batch(arch: str) -> int:
+    """The batch the Activations view uses by default: 64 images keep both CNN twins' statistics
+    well inside 300 ms on 2 CPU cores (256 take about 4x as long); the MLP is cheap at 256."""
+    return 64 if arch == "cnn" else 256

@@ -1,0 +1,84 @@
+import torch
+from torch import nn
+
+from bnapp import stats
+from bnapp.infer import InputSpec
+from bnapp.models import build_pair
+
+
+def images(n=32, seed=0):
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def trained_looking(model: nn.Module) -> nn.Module:
+    """Give BN layers non-trivial gamma, beta and running statistics."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
+            m.bias.data = torch.randn(m.num_features, generator=g)
+            m.running_mean = torch.randn(m.num_features, generator=g)
+            m.running_var = torch.rand(m.num_features, generator=g) + 0.5
+    return model
+
+
+def test_hook_statistics_equal_direct_computation():
+    model = trained_looking(build_pair("mlp")["bn"]).eval()
+    x = images()
+    layers = stats.record(model, x, InputSpec(), "eval")
+    assert [l.name for l in layers] == ["layer1", "layer2"]
+    pre = model.layer1.linear(model.flatten(x.float() / 255))
+    post = model.layer1.bn(pre)
+    act = torch.relu(post)
+    l1 = layers[0]
+    assert l1.bn_kind == "BatchNorm1d" and l1.shape == (32, 64)
+    for got, want in ((l1.pre, pre), (l1.post, post), (l1.act, act)):
+        assert abs(got.mean - want.mean().item()) < 1e-5
+        assert abs(got.std - want.std(unbiased=False).item()) < 1e-5
+        assert got.min == want.min().item() and got.max == want.max().item()
+        q = torch.quantile(want.flatten(), torch.tensor([0.01, 0.15, 0.5, 0.85, 0.99]))
+        assert torch.allclose(torch.tensor(list(got.percentiles.values())), q, atol=1e-5)
+        assert torch.allclose(torch.tensor(got.channel_mean), want.mean(0), atol=1e-5)
+    assert abs(l1.act.zero_fraction - (act == 0).float().mean().item()) < 1e-7
+    assert sum(l1.pre.hist_counts) == pre.numel() and sum(l1.post.hist_counts) == post.numel()
+    assert len(l1.hist_edges) == stats.BINS + 1 and len(l1.pre.hist_counts) == stats.BINS
+
+
+def test_train_mode_normalises_with_the_batch_and_leaves_the_model_untouched():
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    layers = stats.record(model, images(16), InputSpec(), "train")
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "looking must not update running statistics"
+    assert not model.training
+    for layer in layers:
+        gamma, beta = torch.tensor(layer.bn_params["gamma"]), torch.tensor(layer.bn_params["beta"])
+        live = torch.tensor(layer.bn_params["batch_var"]) > 1e-2  # BN's eps shrinks near-constant channels
+        assert live.sum() > 0.5 * len(live)
+        assert torch.allclose(torch.tensor(layer.post.channel_mean)[live], beta[live], atol=1e-4), layer.name
+        assert torch.allclose(torch.tensor(layer.post.channel_std)[live], gamma.abs()[live], rtol=1e-2), layer.name
+
+
+def test_eval_mode_follows_running_statistics():
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
+    for layer in stats.record(model, images(16), InputSpec(), "eval"):
+        p = {k: torch.tensor(v) for k, v in layer.bn_params.items()}
+        expected = (torch.tensor(layer.pre.channel_mean) - p["running_mean"]) / torch.sqrt(p["running_var"] + 1e-5) * p["gamma"] + p["beta"]
+        assert torch.allclose(torch.tensor(layer.post.channel_mean), expected, atol=1e-3), layer.name
+
+
+def test_plain_twin_is_recorded_at_the_same_positions():
+    pair = build_pair("cnn")
+    result = stats.record_pair(pair, {"bn": InputSpec(), "plain": InputSpec()}, images(8), "eval")
+    assert [l.name for l in result["bn"]] == [l.name for l in result["plain"]]
+    for b, p in zip(result["bn"], result["plain"]):
+        assert b.shape == p.shape and p.bn_kind == "none" and not p.bn_params
+        assert p.pre.mean == p.post.mean  # an empty slot changes nothing
+    assert result["bn"][1].bn_kind == "BatchNorm2d" and result["bn"][-1].bn_kind == "BatchNorm1d"
+
+
+def test_train_mode_refuses_a_single_image():
+    import pytest
+
+    with pytest.raises(ValueError, match="batch of 1"):
+        stats.record(build_pair("mlp")["bn"], images(1), InputSpec(), "train")
