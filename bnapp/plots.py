@@ -10,8 +10,9 @@ NAMES = {"bn": "with BatchNorm", "plain": "without BatchNorm"}
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=height, template="plotly_white",
-                      margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)), height=height + 40,
+                      template="plotly_white", margin=dict(l=50, r=20, t=100, b=40),
+                      legend=dict(orientation="h", y=0.92, yanchor="top", x=0, xanchor="left", yref="container"))
     return fig
 
 
@@ -27,3 +28,86 @@ def class_probabilities(probs: dict[str, dict[str, float]], truth: str | None = 
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="probability")
     fig.update_layout(barmode="group")
     return _layout(fig, "Class probabilities, both twins")
+
+
+def _band(fig: go.Figure, x: list[str], lo: list[float], mid: list[float], hi: list[float], name: str, color: str,
+          row: int, col: int, dash: str = "solid") -> None:
+    fig.add_scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=color, opacity=0.18, line=dict(width=0),
+                    hoverinfo="skip", showlegend=False, legendgroup=name, row=row, col=col)
+    fig.add_scatter(x=x, y=mid, name=name, mode="lines+markers", line=dict(color=color, dash=dash), legendgroup=name,
+                    customdata=list(zip(lo, hi)), row=row, col=col,
+                    hovertemplate="%{x}: median %{y:.3g}, 15th-85th %{customdata[0]:.3g} .. %{customdata[1]:.3g}<extra>" + name + "</extra>")
+
+
+def layer_overview(bn_layers: list, plain_layers: list, mode: str) -> go.Figure:
+    """Through depth: the 15th/50th/85th percentile band and the std of each layer's values, BN twin
+    before and after its BN, plain twin at the same positions."""
+    from plotly.subplots import make_subplots
+
+    names = [l.name for l in bn_layers]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("15th / 50th / 85th percentiles", "standard deviation (log scale)"))
+    series = [("BN twin, before BN", bn_layers, "pre", "#94a3b8", "dot"),
+              ("BN twin, after BN", bn_layers, "post", COLORS["bn"], "solid"),
+              ("plain twin, same position", plain_layers, "pre", COLORS["plain"], "solid")]
+    for label, layers, which, color, dash in series:
+        st = [getattr(l, which) for l in layers]
+        _band(fig, names, [s.percentiles[15] for s in st], [s.percentiles[50] for s in st],
+              [s.percentiles[85] for s in st], label, color, 1, 1, dash)
+        fig.add_scatter(x=names, y=[max(s.std, 1e-6) for s in st], name=label, mode="lines+markers", showlegend=False,
+                        legendgroup=label, line=dict(color=color, dash=dash), row=1, col=2,
+                        hovertemplate="%{x}: std %{y:.3g}<extra>" + label + "</extra>")
+    fig.update_yaxes(type="log", row=1, col=2)
+    return _layout(fig, f"Every layer, input to output ({mode} mode)", height=380)
+
+
+def layer_histograms(bn_layer, plain_layer, mode: str) -> go.Figure:
+    """One layer: BN's input and output overlaid on shared bins; the plain twin's same position beside."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=(f"BN twin, {bn_layer.name}: before vs after {bn_layer.bn_kind}",
+                                        f"plain twin, {plain_layer.name}: same position (no BN)"))
+
+    def bars(edges: list[float], counts: list[int], name: str, color: str, col: int) -> None:
+        total = max(1, sum(counts))
+        centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        fig.add_bar(x=centers, y=[c / total for c in counts], width=edges[1] - edges[0], name=name, marker_color=color,
+                    opacity=0.6, row=1, col=col, hovertemplate="%{x:.3g}: %{y:.1%}<extra>" + name + "</extra>")
+
+    bars(bn_layer.hist_edges, bn_layer.pre.hist_counts, "before BN", "#94a3b8", 1)
+    bars(bn_layer.hist_edges, bn_layer.post.hist_counts, "after BN", COLORS["bn"], 1)
+    bars(plain_layer.hist_edges, plain_layer.pre.hist_counts, "plain twin", COLORS["plain"], 2)
+    fig.update_layout(barmode="overlay")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(title="share of values", row=1, col=1)
+    return _layout(fig, f"Distribution of values at {bn_layer.name} ({mode} mode; end bins hold the outliers)")
+
+
+def channel_view(bn_layer, mode: str) -> go.Figure:
+    """One layer, channel by channel: means and stds before and after BN, with beta, |gamma| and the
+    running statistics that eval mode uses."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=("channel means", "channel standard deviations"))
+    ch = list(range(len(bn_layer.pre.channel_mean)))
+    p = bn_layer.bn_params
+
+    def line(y, name, color, row, mode_="markers", dash=None, size=5):
+        fig.add_scatter(x=ch, y=y, name=name, mode=mode_, marker=dict(color=color, size=size),
+                        line=dict(color=color, dash=dash), row=row, col=1, legendgroup=name, showlegend=row == 1 or name in
+                        ("|gamma|", "sqrt(running var)"), hovertemplate="channel %{x}: %{y:.3g}<extra>" + name + "</extra>")
+
+    line(bn_layer.pre.channel_mean, "before BN", "#94a3b8", 1)
+    line(bn_layer.post.channel_mean, "after BN", COLORS["bn"], 1)
+    line(bn_layer.pre.channel_std, "before BN", "#94a3b8", 2)
+    line(bn_layer.post.channel_std, "after BN", COLORS["bn"], 2)
+    fig.data[2].showlegend = fig.data[3].showlegend = False
+    if p:
+        line(p["beta"], "beta", "#16a34a", 1, "lines", "dot")
+        line(p["running_mean"], "running mean", "#a855f7", 1, "lines", "dash")
+        line([abs(g) for g in p["gamma"]], "|gamma|", "#16a34a", 2, "lines", "dot")
+        line([v ** 0.5 for v in p["running_var"]], "sqrt(running var)", "#a855f7", 2, "lines", "dash")
+    fig.update_xaxes(title="channel", row=2, col=1)
+    return _layout(fig, f"{bn_layer.name}, channel by channel ({mode} mode)", height=480)

@@ -196,5 +196,9 @@ class Examples:
                 ex.labels[pixel_hash(open_image(path))] = row["label"]
         return ex
 
+    def tensors(self) -> torch.Tensor:
+        """All examples as uint8 (N, 3, 32, 32): the Activations view's batch without the dataset."""
+        return torch.stack([image_tensor(to_model_input(open_image(p))) for p in self.paths])
+
     def truth(self, img: Image.Image) -> str | None:
         return self.labels.get(pixel_hash(img))

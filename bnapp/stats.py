@@ -23,6 +23,7 @@ from .models import Unit
 PERCENTILES = (1, 15, 50, 85, 99)
 MAX_QUANTILE_SAMPLE = 1 << 18  # percentiles from an evenly strided sample of at most this many values
 BINS = 60
+MAX_BATCH = 1024
 MODES = ("eval", "train")
 
 
@@ -138,6 +139,14 @@ def record(model: nn.Module, images: torch.Tensor, spec: InputSpec, mode: str = 
 def record_pair(models: dict[str, nn.Module], specs: dict[str, InputSpec], images: torch.Tensor,
                 mode: str = "eval") -> dict[str, list[LayerStats]]:
     return {twin: record(m, images, specs[twin], mode) for twin, m in models.items()}
+
+
+def sample(images: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """n images drawn without replacement (with replacement past the pool's size), seeded."""
+    g = torch.Generator().manual_seed(seed)
+    if n <= len(images):
+        return images[torch.randperm(len(images), generator=g)[:n]]
+    return images[torch.randint(0, len(images), (n,), generator=g)]
 
 
 def default_batch(arch: str) -> int:

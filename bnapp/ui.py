@@ -9,8 +9,10 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from . import plots
-from .predict import MAX_IMAGES, Examples, ImageError, Pair, load_pairs, open_image, predict_images
+from . import plots, stats
+from .data import load_test_set
+from .predict import (MAX_IMAGES, Examples, ImageError, Pair, image_tensor, load_pairs, open_image, predict_images,
+                      to_model_input)
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FILE_SIZE = "10mb"
@@ -18,6 +20,28 @@ INTRO = """# bnapp: see Batch Normalization at work
 Two networks, identical but for their **BatchNorm** layers, trained on CIFAR-10 in lockstep on the same
 batches. Drop in any image (it is centre-cropped and shrunk to the 32x32 pixels they were trained on) and
 see what each twin predicts."""
+
+
+EXPLAIN_OVERVIEW = """**Reading the overview.** One point per layer, from input (left) to output (right). The band spans
+the 15th to 85th percentile of the layer's values, the line is the median. Grey: what the BN twin's
+BatchNorm receives; blue: what it hands on; orange: the plain twin at the same place. After BN every
+layer is re-centred and re-scaled, so the blue band stays put through depth; without BN nothing holds the
+scale, and the orange band (and its std, right) drifts from layer to layer."""
+EXPLAIN_KINDS = """**BatchNorm1d vs BatchNorm2d.** A dense layer's output is (N, C): **BatchNorm1d** normalises each of
+the C features over the N images of the batch. A conv layer's output is (N, C, H, W): **BatchNorm2d**
+normalises each of the C channels over N x H x W values, so all images *and all positions* share one mean
+and one variance per channel. Then each channel is scaled by gamma and shifted by beta, both learned."""
+EXPLAIN_MODES = """**eval vs train mode.** In **eval** mode (what prediction does) BN uses the running mean and variance it
+averaged during training: a fixed per-channel affine map, so an image's prediction never depends on the
+other images in the batch. In **train** mode BN uses this batch's own mean and variance: after BN every
+channel's mean is exactly beta and its std exactly |gamma|, whatever the input. With a batch of **one**
+image train mode fails or misleads: BatchNorm1d has a single value per feature (variance 0; PyTorch refuses),
+and BatchNorm2d normalises one image by its own statistics, so the output no longer says how that image
+differs from the others. Looking never changes the model here: train mode runs on a copy."""
+EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has its own offset and scale. After BN (blue)
+the means collapse onto beta and the stds onto |gamma| (exactly in train mode; in eval mode they follow the
+running statistics, purple, which is how far this batch is from the training average)."""
+SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
 
 
 class RawImage(gr.Image):
@@ -37,11 +61,20 @@ class AppState:
     pairs: dict[str, Pair]
     examples: Examples
     load_errors: list[str] = field(default_factory=list)
+    test_images: object = None  # uint8 tensor of real test images, or the examples when no dataset
 
     @staticmethod
     def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike) -> "AppState":
         report = load_pairs(checkpoint_dir)
-        return AppState(report.pairs, Examples.load(examples_dir), report.errors)
+        state = AppState(report.pairs, Examples.load(examples_dir), report.errors)
+        test = load_test_set()
+        state.test_images = test[0] if test is not None else (state.examples.tensors() if state.examples.paths else None)
+        return state
+
+    @property
+    def test_source(self) -> str:
+        n = 0 if self.test_images is None else len(self.test_images)
+        return f"{n} real CIFAR-10 test images" + ("" if n > 100 else " (the shipped examples; set BNAPP_DATA for all 10,000)")
 
 
 def _pair(state: AppState, name: str) -> Pair:
@@ -106,6 +139,43 @@ def compare_many(state: AppState, files: list[str] | None, pair_name: str):
     return gallery, rows, note
 
 
+def activations(state: AppState, pair_name: str, source: str, n: float, mode: str, layer: str | None,
+                image_path: str | None, seed: float = 0):
+    """Statistics of both twins for one batch -> overview, histograms, channel view, layer choices, note."""
+    pair = _pair(state, pair_name)
+    if mode not in stats.MODES:
+        raise gr.Error(f"Mode must be one of {stats.MODES}.")
+    try:
+        n, seed = int(n), int(seed)
+    except (TypeError, ValueError):
+        raise gr.Error("Batch size and seed must be whole numbers.") from None
+    if source == SOURCES[1]:
+        if image_path is None:
+            raise gr.Error("Upload an image in the Compare tab first, or pick the test images.")
+        images = image_tensor(to_model_input(_open(image_path)))[None]
+        what = "your image"
+    else:
+        if not 1 <= n <= stats.MAX_BATCH:
+            raise gr.Error(f"Batch size must be between 1 and {stats.MAX_BATCH}.")
+        if state.test_images is None:
+            raise gr.Error("No test images available.")
+        images = stats.sample(state.test_images, n, seed)
+        what = f"{n} of {state.test_source}"
+    try:
+        result = stats.record_pair(pair.models, {t: pair.spec(t) for t in pair.models}, images, mode)
+    except ValueError as e:  # e.g. train mode with one image
+        raise gr.Error(str(e)) from None
+    bn_layers, plain_layers = result["bn"], result["plain"]
+    names = [l.name for l in bn_layers]
+    layer = layer if layer in names else names[min(3, len(names) - 1)]
+    i = names.index(layer)
+    note = (f"**{pair.title}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn_layers[i].bn_kind} on a tensor of shape "
+            f"{tuple(bn_layers[i].shape)}; {100 * bn_layers[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
+            f"zero after ReLU ({100 * plain_layers[i].act.zero_fraction:.0f}% in the plain twin).")
+    return (plots.layer_overview(bn_layers, plain_layers, mode), plots.layer_histograms(bn_layers[i], plain_layers[i], mode),
+            plots.channel_view(bn_layers[i], mode), gr.Dropdown(choices=names, value=layer), note)
+
+
 def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
               examples_dir: str | os.PathLike = ROOT / "examples") -> gr.Blocks:
     state = AppState.load(checkpoint_dir, examples_dir)
@@ -142,8 +212,28 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
                 table = gr.Dataframe(headers=["image", "BN top-1 (p)", "plain top-1 (p)", "agree", "true label"],
                                      label="Both twins, image by image", interactive=False)
 
+        with gr.Tab("Activations"):
+            gr.Markdown("Look inside both twins: what every layer's values look like **before and after BatchNorm**, "
+                        "and at the same places in the network without it.")
+            with gr.Row():
+                source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Batch")
+                n_images = gr.Slider(1, stats.MAX_BATCH, value=64, step=1, label="Number of test images (N)")
+                mode = gr.Radio(list(stats.MODES), value="eval", label="BN mode")
+                layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
+                look = gr.Button("Look inside", variant="primary")
+            act_note = gr.Markdown(state.test_source)
+            overview = gr.Plot(label="Overview")
+            gr.Markdown(EXPLAIN_OVERVIEW)
+            hist = gr.Plot(label="Histograms")
+            gr.Markdown(EXPLAIN_KINDS)
+            channels = gr.Plot(label="Channels")
+            gr.Markdown(EXPLAIN_CHANNELS + "\n\n" + EXPLAIN_MODES)
+
         outputs = [bn_label, plain_label, seen, bars, verdict]
         gr.on([image.change, pair.change], partial(compare, state), [image, pair], outputs, api_name="predict")
         gr.on([files.change, pair.change], partial(compare_many, state), [files, pair], [gallery, table, many_note],
               api_name="predict_many")
+        gr.on([look.click, mode.change, layer.input], partial(activations, state),
+              [pair, source, n_images, mode, layer, image], [overview, hist, channels, layer, act_note],
+              api_name="activations")
     return demo
