@@ -94,8 +94,6 @@ class CNN(nn.Module):
     blocks of two 3x3 convs with a 2x2 max-pool after the first, then a dense head with BN1d.
     BN2d follows every conv in the BN twin; conv biases exist only where no BN follows."""
 
-    logit_scale = 1 / 9  # keeps logits small under the high learning rates BN allows
-
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         bias = not cfg.bn
@@ -118,7 +116,7 @@ class CNN(nn.Module):
         for name in ("block1a", "block1b", "block2a", "block2b", "block3a", "block3b"):
             x = getattr(self, name)(x)
         x = self.head(self.flatten(self.pool(x)))
-        return self.out(x) * self.logit_scale
+        return self.out(x)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -111,3 +111,68 @@ def channel_view(bn_layer, mode: str) -> go.Figure:
         line([v ** 0.5 for v in p["running_var"]], "sqrt(running var)", "#a855f7", 2, "lines", "dash")
     fig.update_xaxes(title="channel", row=2, col=1)
     return _layout(fig, f"{bn_layer.name}, channel by channel ({mode} mode)", height=480)
+
+
+def training_curves(log, title: str = "Training, both twins in lockstep") -> go.Figure:
+    """Loss per step and test accuracy at each evaluation; a diverged twin is marked where it stopped."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("training loss", "test accuracy"))
+    for twin in ("bn", "plain"):
+        fig.add_scatter(x=log.steps, y=log.loss[twin], name=NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
+                        legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + NAMES[twin] + "</extra>")
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=NAMES[twin], mode="lines+markers", showlegend=False,
+                        line=dict(color=COLORS[twin]), legendgroup=twin, row=1, col=2,
+                        hovertemplate="step %{x}: %{y:.1%}<extra>" + NAMES[twin] + "</extra>")
+        if log.diverged.get(twin) is not None:
+            for col in (1, 2):
+                fig.add_vline(x=log.diverged[twin], line=dict(color=COLORS[twin], dash="dash"), row=1, col=col,
+                              annotation_text=f"{'BN' if twin == 'bn' else 'plain'} twin diverged", annotation_position="top left")
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    return _layout(fig, title)
+
+
+def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
+    """During training: the 15/50/85th percentiles of one layer's BN input for both twins (after
+    Ioffe & Szegedy 2015, Fig. 1b-c), and every layer's std over steps."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
+                        subplot_titles=(f"{unit}: BN input, with BatchNorm", f"{unit}: same place, without",
+                                        "std of each layer's BN input"))
+    steps = [s for s, _ in points]
+    for col, twin in ((1, "bn"), (2, "plain")):
+        for p, dash in ((15, "dot"), (50, "solid"), (85, "dot")):
+            fig.add_scatter(x=steps, y=[pt[twin]["percentiles"][p] for _, pt in points], mode="lines",
+                            name=f"{p}th percentile", line=dict(color=COLORS[twin], dash=dash), showlegend=False,
+                            row=1, col=col, hovertemplate="step %{x}: %{y:.3g}<extra>" + f"{p}th</extra>")
+    if points:
+        units = list(points[0][1]["bn"]["stds"])
+        for twin in ("bn", "plain"):
+            for i, u in enumerate(units):
+                fig.add_scatter(x=steps, y=[max(pt[twin]["stds"][u], 1e-6) for _, pt in points], mode="lines",
+                                name=NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
+                                line=dict(color=COLORS[twin], width=1.5), row=1, col=3,
+                                hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_xaxes(title="step")
+    return _layout(fig, "Inside the networks while they train (fixed probe batch, train mode)")
+
+
+def lr_sweep(rows: list[dict]) -> go.Figure:
+    """Final test accuracy against learning rate for both twins; diverged runs drawn as x at 0."""
+    fig = go.Figure()
+    for twin in ("bn", "plain"):
+        mine = sorted((r for r in rows if r["twin"] == twin), key=lambda r: r["lr"])
+        ok = [r for r in mine if r["diverged_at_step"] is None]
+        bad = [r for r in mine if r["diverged_at_step"] is not None]
+        fig.add_scatter(x=[r["lr"] for r in ok], y=[r["test_accuracy"] for r in ok], mode="lines+markers",
+                        name=NAMES[twin], line=dict(color=COLORS[twin]), hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
+        if bad:
+            fig.add_scatter(x=[r["lr"] for r in bad], y=[0] * len(bad), mode="markers", name=f"{NAMES[twin]}: diverged",
+                            marker=dict(symbol="x", size=14, color=COLORS[twin]))
+    fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
+    fig.update_xaxes(type="log", title="learning rate")
+    fig.update_yaxes(tickformat=".0%", title="test accuracy", rangemode="tozero")
+    return _layout(fig, "Learning-rate robustness: same budget, both twins")

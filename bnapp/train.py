@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -69,9 +70,10 @@ RECIPES: dict[str, Recipe] = {
         "tutorial", "mlp", optimizer="adam", lr=1e-4, batch_size=10, epochs=5, precision="fp32",
         log_every=500, description="The tutorial's recipe: Adam lr 1e-4, batch 10, 5 epochs, ToTensor only."),
     # After airbench94's ideas: batch 1024, Nesterov 0.85, triangular lr, label smoothing 0.2,
-    # fast BN biases, frozen gamma, flip + 2-pixel translation, lookahead, flip TTA.
+    # fast BN biases, frozen gamma, flip + 2-pixel translation, lookahead, flip TTA. lr 0.3 is the
+    # highest rate of our sweep at which the plain twin still trains (see checkpoints/README.md).
     "fast": Recipe(
-        "fast", "cnn", optimizer="sgd", lr=1.5, batch_size=1024, epochs=10, momentum=0.85,
+        "fast", "cnn", optimizer="sgd", lr=0.3, batch_size=1024, epochs=10, momentum=0.85,
         weight_decay=1.33e-3, bn_bias_lr_scale=64, freeze_bn_weight=True, bn_momentum=0.4,
         label_smoothing=0.2, schedule="triangle", translate=2, flip=True, standardize=True,
         lookahead=True, tta="flip", description="Speed-run CNN recipe (airbench-style), ~10 epochs."),
@@ -91,6 +93,7 @@ class TrainConfig:
     train_subset: int = 0  # 0: the whole training set
     test_subset: int = 0  # 0: the whole test set
     max_seconds: float = 0  # wall-clock budget; 0: none
+    eval_every: int = 0  # also measure test accuracy at the log event every this many steps (0: per epoch only)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -98,6 +101,68 @@ class TrainConfig:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+@dataclass(frozen=True)
+class TrainLimits:
+    """What one request may ask for, checked on the server whatever a client sends. Defaults suit a
+    free 2-vCPU Space; each can be changed by the environment variable in its comment."""
+
+    max_epochs: float = 20  # BNAPP_MAX_EPOCHS
+    max_train_subset: int = 50_000  # BNAPP_MAX_TRAIN_SUBSET
+    max_batch: int = 1024  # BNAPP_MAX_BATCH
+    max_lr: float = 10.0  # BNAPP_MAX_LR
+    max_seconds: float = 300  # BNAPP_MAX_SECONDS: wall-clock budget per run (a run is stopped, not refused)
+    min_batch: int = 2
+    min_lr: float = 1e-6
+
+    @staticmethod
+    def from_env() -> "TrainLimits":
+        d = TrainLimits()
+        return TrainLimits(_env_number("BNAPP_MAX_EPOCHS", d.max_epochs), int(_env_number("BNAPP_MAX_TRAIN_SUBSET", d.max_train_subset)),
+                           int(_env_number("BNAPP_MAX_BATCH", d.max_batch)), _env_number("BNAPP_MAX_LR", d.max_lr),
+                           _env_number("BNAPP_MAX_SECONDS", d.max_seconds))
+
+    def config(self, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str, placement: str, train_subset,
+               seed, test_subset: int = 1000, eval_every: int = 0) -> TrainConfig:
+        """A checked TrainConfig, or ValueError saying which value is out of range and what is allowed."""
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+        if arch not in ARCHS or placement not in PLACEMENTS or optimizer not in ("sgd", "adam"):
+            raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, optimizer 'sgd' or 'adam'")
+        epochs = _number("epochs", epochs, 0.01, self.max_epochs, "BNAPP_MAX_EPOCHS")
+        lr = _number("learning rate", lr, self.min_lr, self.max_lr, "BNAPP_MAX_LR")
+        batch_size = int(_number("batch size", batch_size, self.min_batch, self.max_batch, "BNAPP_MAX_BATCH", whole=True))
+        train_subset = int(_number("training images", train_subset, batch_size, self.max_train_subset,
+                                   "BNAPP_MAX_TRAIN_SUBSET", whole=True))
+        seed = int(_number("seed", seed, 0, 2**31 - 1, None, whole=True))
+        r = replace(RECIPES[recipe], epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, log_every=0)
+        return TrainConfig(arch, r, placement, seed, train_subset, test_subset, self.max_seconds, eval_every=eval_every)
+
+
+def _number(name: str, value, lo: float, hi: float, env: str | None, whole: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if whole and v != int(v):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not lo <= v <= hi:
+        limit = f" (the server's limit, set by {env})" if env else ""
+        raise ValueError(f"{name} must be between {lo:g} and {hi:g}{limit}; got {v:g}")
+    return v
 
 
 @dataclass
@@ -117,6 +182,32 @@ class Progress:
     elapsed: float = 0.0
     eta: float = 0.0
     stopped: bool = False
+
+
+@dataclass
+class RunLog:
+    """Progress events gathered into series, for live curves."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: dict[str, list[float | None]] = field(default_factory=lambda: {t: [] for t in TWINS})
+    eval_steps: list[int] = field(default_factory=list)
+    test_acc: dict[str, list[float | None]] = field(default_factory=lambda: {t: [] for t in TWINS})
+    diverged: dict[str, int | None] = field(default_factory=lambda: {t: None for t in TWINS})
+
+    def add(self, ev: Progress) -> None:
+        if ev.kind == "log":
+            self.steps.append(ev.step)
+            for t in TWINS:
+                self.loss[t].append(ev.loss.get(t))
+        if ev.test_acc and any(v is not None for v in ev.test_acc.values()):
+            self.eval_steps.append(ev.step)
+            for t in TWINS:
+                self.test_acc[t].append(ev.test_acc.get(t))
+        self.diverged = dict(ev.diverged)
+
+    def steps_to_reach(self, twin: str, accuracy: float) -> int | None:
+        """The first evaluated step at which `twin` reached `accuracy` (the BN paper's "fewer steps")."""
+        return next((s for s, a in zip(self.eval_steps, self.test_acc[twin]) if a is not None and a >= accuracy), None)
 
 
 @dataclass
@@ -193,6 +284,7 @@ class PairTrainer:
         self.steps_per_epoch = len(self.data.y_train) // r.batch_size
         self.total_steps = max(1, math.ceil(self.steps_per_epoch * r.epochs))
         self.step = 0
+        self._log_every = 1
         self._stop = False
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
@@ -215,7 +307,7 @@ class PairTrainer:
     def run(self) -> Iterator[Progress]:
         r, cfg = self.recipe, self.cfg
         gen = torch.Generator().manual_seed(cfg.seed)
-        log_every = r.log_every or max(1, self.steps_per_epoch // 20)
+        log_every = self._log_every = r.log_every or max(1, self.steps_per_epoch // 20)
         x_all = normalize(self.data.x_train, self.spec.mean, self.spec.std)  # once; ~600 MB for 50k
         y_all = self.data.y_train
         start = time.perf_counter()
@@ -326,6 +418,9 @@ class PairTrainer:
                 t.loss_sum, t.correct, t.seen = 0.0, 0, 0
         if kind == "epoch":
             test = {n: t.history[-1]["test_acc"] if t.history else None for n, t in self.twins.items()}
+        elif kind == "log" and self.cfg.eval_every and self.step % self.cfg.eval_every < max(1, self._log_every):
+            quick = replace(self.spec, tta="none")
+            test = {n: self._test_accuracy(t.model, quick, self.precision) for n, t in self.twins.items()}
         elif final:
             test = {n: t.test_accuracy for n, t in self.twins.items()}
         else:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,7 +13,10 @@ import gradio as gr
 from PIL import Image
 
 from . import plots, stats
-from .data import load_test_set
+from .checkpoints import save
+from .data import Cifar10, DatasetError, load_cifar10, load_test_set
+from .experiments import lr_sweep
+from .train import RECIPES, TWINS, PairTrainer, RunLog, TrainLimits
 from .predict import (MAX_IMAGES, Examples, ImageError, Pair, image_tensor, load_pairs, open_image, predict_images,
                       to_model_input)
 
@@ -62,6 +68,19 @@ class AppState:
     examples: Examples
     load_errors: list[str] = field(default_factory=list)
     test_images: object = None  # uint8 tensor of real test images, or the examples when no dataset
+    limits: TrainLimits = field(default_factory=TrainLimits.from_env)
+    _data: Cifar10 | None = None
+    _data_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def dataset(self) -> Cifar10:
+        """CIFAR-10 for training, loaded on first use ($BNAPP_DATA, else torchvision's download)."""
+        with self._data_lock:
+            if self._data is None:
+                try:
+                    self._data = load_cifar10()
+                except DatasetError as e:
+                    raise gr.Error(f"Training needs CIFAR-10 on the server: {e}") from None
+            return self._data
 
     @staticmethod
     def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike) -> "AppState":
@@ -77,10 +96,27 @@ class AppState:
         return f"{n} real CIFAR-10 test images" + ("" if n > 100 else " (the shipped examples; set BNAPP_DATA for all 10,000)")
 
 
-def _pair(state: AppState, name: str) -> Pair:
-    if not isinstance(name, str) or name not in state.pairs:
-        raise gr.Error(f"Unknown model pair {name!r}; available: {', '.join(state.pairs) or 'none'}.")
-    return state.pairs[name]
+def new_session() -> dict:
+    """Per browser session: the pairs trained here, the running trainer (for Stop), the run folder."""
+    return {"pairs": {}, "trainer": None, "dir": None, "runs": 0}
+
+
+def end_session(session: dict) -> None:
+    if session.get("trainer") is not None:
+        session["trainer"].stop()
+    if session.get("dir"):
+        shutil.rmtree(session["dir"], ignore_errors=True)
+
+
+def _all_pairs(state: AppState, session: dict | None) -> dict[str, Pair]:
+    return {**state.pairs, **((session or {}).get("pairs") or {})}
+
+
+def _pair(state: AppState, name: str, session: dict | None = None) -> Pair:
+    pairs = _all_pairs(state, session)
+    if not isinstance(name, str) or name not in pairs:
+        raise gr.Error(f"Unknown model pair {name!r}; available: {', '.join(pairs) or 'none'}.")
+    return pairs[name]
 
 
 def _open(path: str | None, shown_name: str = "the image") -> Image.Image:
@@ -102,9 +138,9 @@ def _verdict(pred, truth: str | None) -> str:
     return line
 
 
-def compare(state: AppState, image_path: str | None, pair_name: str):
+def compare(state: AppState, image_path: str | None, pair_name: str, session: dict | None = None):
     """One image -> both twins' top-5, the 32x32 view, the bar chart and a one-line verdict."""
-    pair = _pair(state, pair_name)
+    pair = _pair(state, pair_name, session)
     if image_path is None:
         return None, None, None, None, "Drop an image, paste one, or click an example below."
     img = _open(image_path)
@@ -115,9 +151,9 @@ def compare(state: AppState, image_path: str | None, pair_name: str):
             _verdict(pred, truth))
 
 
-def compare_many(state: AppState, files: list[str] | None, pair_name: str):
+def compare_many(state: AppState, files: list[str] | None, pair_name: str, session: dict | None = None):
     """Several images -> a gallery of what the twins see and a table of both top-1s."""
-    pair = _pair(state, pair_name)
+    pair = _pair(state, pair_name, session)
     files = files or []
     if len(files) > MAX_IMAGES:
         raise gr.Error(f"At most {MAX_IMAGES} images at once, got {len(files)}.")
@@ -140,9 +176,9 @@ def compare_many(state: AppState, files: list[str] | None, pair_name: str):
 
 
 def activations(state: AppState, pair_name: str, source: str, n: float, mode: str, layer: str | None,
-                image_path: str | None, seed: float = 0):
+                image_path: str | None, session: dict | None = None, seed: float = 0):
     """Statistics of both twins for one batch -> overview, histograms, channel view, layer choices, note."""
-    pair = _pair(state, pair_name)
+    pair = _pair(state, pair_name, session)
     if mode not in stats.MODES:
         raise gr.Error(f"Mode must be one of {stats.MODES}.")
     try:
@@ -176,6 +212,139 @@ def activations(state: AppState, pair_name: str, source: str, n: float, mode: st
             plots.channel_view(bn_layers[i], mode), gr.Dropdown(choices=names, value=layer), note)
 
 
+QUICK_SUBSET = 8000
+
+
+def recipe_defaults(recipe: str):
+    r = RECIPES.get(recipe, RECIPES["quick"])
+    subset = QUICK_SUBSET if recipe == "quick" else 50_000
+    return r.arch, r.optimizer, r.epochs, r.batch_size, r.lr, subset
+
+
+PROBE_UNIT = {"mlp": "layer2", "cnn": "block2b"}
+
+
+def _progress_html(done: int, total: int, eta: float, ips: float, label: str) -> str:
+    pct = 100 * done / max(1, total)
+    return (f'<div style="display:flex;gap:12px;align-items:center"><progress value="{done}" max="{total}" '
+            f'style="flex:1;height:18px"></progress><span>{label}: step {done}/{total} ({pct:.0f}%), '
+            f'{ips:,.0f} images/s, ETA {eta:.0f} s</span></div>')
+
+
+def _pair_choices(state: AppState, session: dict) -> list[tuple[str, str]]:
+    return [(p.title if n in state.pairs else f"{p.title} [trained here]", n) for n, p in _all_pairs(state, session).items()]
+
+
+def _run_summary(result_meta: dict[str, dict], log: RunLog, seconds: float, stopped: bool) -> str:
+    acc = {t: result_meta[t]["test_accuracy"] for t in TWINS}
+    lines = [f"**{'Stopped early; partial result' if stopped else 'Done'}** in {seconds:.0f} s. Final test accuracy: "
+             f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
+             f"({result_meta['bn']['test_images']} test images)."]
+    for t in TWINS:
+        if log.diverged.get(t) is not None:
+            lines.append(f"The {'BN' if t == 'bn' else 'plain'} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
+                         "and was frozen there; the other twin carried on.")
+    if log.test_acc["plain"] and log.test_acc["plain"][-1] is not None:
+        target = log.test_acc["plain"][-1]
+        reach = log.steps_to_reach("bn", target)
+        if reach is not None and log.eval_steps:
+            lines.append(f"The BN twin reached the plain twin's final accuracy ({100 * target:.1f}%) at step {reach} of "
+                         f"{log.eval_steps[-1]}: {log.eval_steps[-1] / max(1, reach):.1f}x fewer steps.")
+        else:
+            lines.append(f"The BN twin never reached the plain twin's final accuracy ({100 * target:.1f}%) in this run.")
+    return "  \n".join(lines)
+
+
+def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
+              placement: str, train_subset, seed):
+    """Train both twins live; yields (curves, evolution, progress, summary, files, pair dropdown)."""
+    try:
+        cfg = state.limits.config(arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed,
+                                  test_subset=1000, eval_every=0)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    data = state.dataset()
+    try:
+        trainer = PairTrainer(cfg, data)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    total_evals = 12
+    cfg.eval_every = max(1, trainer.total_steps // total_evals)
+    session["trainer"] = trainer
+    log, points = RunLog(), []
+    probe = stats.sample(trainer.data.x_test, 64, seed=cfg.seed)
+    unit = PROBE_UNIT[cfg.arch]
+    specs = {t: trainer.spec for t in TWINS}
+    no_change = gr.update()
+    try:
+        for ev in trainer.run():
+            log.add(ev)
+            if ev.kind == "log" and ev.test_acc:
+                points.append((ev.step, stats.evolution_point({t: trainer.twins[t].model for t in TWINS}, specs, probe, unit)))
+            label = "stopping" if trainer._stop else ("evaluating" if ev.kind == "done" else "training")
+            yield (plots.training_curves(log), plots.evolution(points, unit),
+                   _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, label), no_change, no_change, no_change)
+        result = trainer.result(command=f"app: {cfg.arch} {recipe} lr={cfg.recipe.lr} epochs={cfg.recipe.epochs}")
+        session["runs"] += 1
+        name = f"run{session['runs']}-{cfg.arch}"
+        if session["dir"] is None:
+            session["dir"] = tempfile.mkdtemp(prefix="bnapp-session-")
+        out = Path(session["dir"]) / name
+        files = []
+        for t in TWINS:
+            weights = save(result.models[t], result.metadata[t], out / f"{cfg.arch}-{t}")
+            files += [str(weights), str(weights.with_suffix(".json"))]
+        session["pairs"][name] = Pair(name, result.models, result.metadata, source="trained in this session")
+        summary = _run_summary(result.metadata, log, trainer._seconds, trainer._stop and trainer.step < trainer.total_steps)
+        yield (plots.training_curves(log), plots.evolution(points, unit), _progress_html(trainer.step, trainer.total_steps, 0, 0, "done"),
+               summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.", files,
+               gr.Dropdown(choices=_pair_choices(state, session), value=name))
+    except OSError as e:
+        raise gr.Error(f"Could not write the run's checkpoint files: {e}") from None
+    finally:
+        trainer.stop()  # a closed tab or a cancelled event must not leave the run going
+        session["trainer"] = None
+
+
+def stop_run(session: dict) -> str:
+    trainer = session.get("trainer")
+    if trainer is None:
+        return "No run in progress."
+    trainer.stop()
+    return "Stopping after the current step..."
+
+
+def run_lr_sweep(state: AppState, arch: str, lrs_text: str):
+    """Both twins at several learning rates, short fixed budget; a diverged twin is marked."""
+    try:
+        lrs = [float(v) for v in lrs_text.replace(",", " ").split()]
+    except (AttributeError, ValueError):
+        raise gr.Error("Learning rates: numbers separated by spaces, e.g. 0.03 0.1 0.3 1 3") from None
+    if not 1 <= len(lrs) <= 8:
+        raise gr.Error("Give between 1 and 8 learning rates.")
+    recipe = "quick" if arch == "cnn" else "tutorial"
+    try:
+        base = state.limits.config(arch, recipe, 1, 64 if arch == "mlp" else 256, lrs[0], RECIPES[recipe].optimizer,
+                                   "before", 4096, 0, test_subset=1000)
+        for lr in lrs:
+            state.limits.config(arch, recipe, 1, base.recipe.batch_size, lr, base.recipe.optimizer, "before", 4096, 0)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    rows = []
+    for lr, item in lr_sweep(base, state.dataset(), lrs):
+        if isinstance(item, dict):
+            rows.append(item)
+            yield plots.lr_sweep(rows), _sweep_summary(rows)
+
+
+def _sweep_summary(rows: list[dict]) -> str:
+    parts = []
+    for r in rows:
+        acc = "diverged" if r["diverged_at_step"] is not None else f"{100 * r['test_accuracy']:.1f}%"
+        parts.append(f"lr {r['lr']:g} {'BN' if r['twin'] == 'bn' else 'plain'}: {acc}")
+    return "; ".join(parts)
+
+
 def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
               examples_dir: str | os.PathLike = ROOT / "examples") -> gr.Blocks:
     state = AppState.load(checkpoint_dir, examples_dir)
@@ -199,8 +368,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
                 with gr.Column(scale=2):
                     verdict = gr.Markdown(label="verdict", value="Drop an image, paste one, or click an example below.")
                     with gr.Row():
-                        bn_label = gr.Label(num_top_classes=5, label="With BatchNorm")
-                        plain_label = gr.Label(num_top_classes=5, label="Without BatchNorm")
+                        bn_label = gr.Label(label="With BatchNorm")
+                        plain_label = gr.Label(label="Without BatchNorm")
                     bars = gr.Plot(label="All ten classes")
             if state.examples.paths:
                 gr.Examples([[str(p)] for p in state.examples.paths], inputs=[image], examples_per_page=30,
@@ -229,11 +398,52 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
             channels = gr.Plot(label="Channels")
             gr.Markdown(EXPLAIN_CHANNELS + "\n\n" + EXPLAIN_MODES)
 
+        session = gr.State(new_session, time_to_live=3 * 3600, delete_callback=end_session)
+        with gr.Tab("Train"):
+            gr.Markdown("Train both twins yourself, **in lockstep on the same batches**, and watch them part. "
+                        f"Limits on this server: up to {state.limits.max_epochs:g} epochs, {state.limits.max_train_subset} "
+                        f"training images, {state.limits.max_seconds:g} s per run; one run at a time (others queue).")
+            with gr.Row():
+                arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp")], value="cnn", label="Architecture")
+                recipe = gr.Dropdown(sorted(RECIPES), value="quick", label="Recipe preset")
+                optimizer = gr.Radio(["sgd", "adam"], value=RECIPES["quick"].optimizer, label="Optimizer")
+                placement = gr.Radio(["before", "after"], value="before", label="BN placement (vs ReLU)")
+            with gr.Row():
+                epochs = gr.Number(RECIPES["quick"].epochs, label="Epochs", minimum=0.01)
+                batch_size = gr.Number(RECIPES["quick"].batch_size, label="Batch size", precision=0)
+                lr = gr.Number(RECIPES["quick"].lr, label="Learning rate")
+                train_subset = gr.Number(QUICK_SUBSET, label="Training images", precision=0)
+                seed = gr.Number(0, label="Seed", precision=0)
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+            progress = gr.HTML()
+            curves = gr.Plot(label="Training curves")
+            summary = gr.Markdown()
+            run_files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
+            evolution_plot = gr.Plot(label="Inside the networks while they train")
+            with gr.Accordion("Experiment: learning-rate robustness", open=False):
+                gr.Markdown("Both twins at several learning rates, one short epoch each on 4096 images: BatchNorm "
+                            "tolerates rates at which the plain twin stalls or diverges (marked x).")
+                with gr.Row():
+                    sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
+                    sweep_btn = gr.Button("Run sweep")
+                sweep_plot = gr.Plot()
+                sweep_note = gr.Markdown()
+
         outputs = [bn_label, plain_label, seen, bars, verdict]
-        gr.on([image.change, pair.change], partial(compare, state), [image, pair], outputs, api_name="predict")
-        gr.on([files.change, pair.change], partial(compare_many, state), [files, pair], [gallery, table, many_note],
+        gr.on([image.change, pair.change], partial(compare, state), [image, pair, session], outputs, api_name="predict")
+        gr.on([files.change, pair.change], partial(compare_many, state), [files, pair, session], [gallery, table, many_note],
               api_name="predict_many")
         gr.on([look.click, mode.change, layer.input], partial(activations, state),
-              [pair, source, n_images, mode, layer, image], [overview, hist, channels, layer, act_note],
+              [pair, source, n_images, mode, layer, image, session], [overview, hist, channels, layer, act_note],
               api_name="activations")
+        recipe.change(recipe_defaults, [recipe], [arch, optimizer, epochs, batch_size, lr, train_subset], api_name=False)
+        start.click(partial(train_run, state), [session, arch, recipe, epochs, batch_size, lr, optimizer, placement,
+                                                train_subset, seed],
+                    [curves, evolution_plot, progress, summary, run_files, pair], api_name="train",
+                    concurrency_id="train", concurrency_limit=1)
+        stop.click(stop_run, [session], [progress], api_name="stop", queue=False)
+        sweep_btn.click(partial(run_lr_sweep, state), [arch, sweep_lrs], [sweep_plot, sweep_note], api_name="lr_sweep",
+                        concurrency_id="train", concurrency_limit=1)
     return demo

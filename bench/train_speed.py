@@ -1,0 +1,110 @@
+"""Training speed, all in one run on one machine:
+(a) the tutorial's own loop: a torchvision-style dataset returning PIL images through
+    transforms.ToTensor(), DataLoader(batch_size=10, shuffle=True, num_workers=1), one MLP;
+(b) bnapp's engine training both MLP twins in lockstep at batch 10 (both twins' images counted);
+(c) the CNN at the fast recipe's batch size, bf16 autocast and fp32.
+Process start-up and data loading are excluded from every figure.
+
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/train_speed.py [--steps 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torchvision import transforms  # noqa: E402
+
+from bench.common import data_path, machine_line  # noqa: E402
+from bnapp.data import load_cifar10  # noqa: E402
+from bnapp.train import RECIPES, PairTrainer, TrainConfig  # noqa: E402
+
+
+class TutorialCIFAR10(Dataset):
+    """What torchvision's CIFAR10 does per item: a PIL image from the HWC array, then the transform."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x, self.y, self.transform = x, y, transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def tutorial_mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(32 * 32 * 3, 64), nn.BatchNorm1d(64), nn.ReLU(),
+                         nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def tutorial_loop(x: np.ndarray, y: np.ndarray, steps: int) -> float:
+    torch.manual_seed(0)
+    loader = DataLoader(TutorialCIFAR10(x, y), batch_size=10, shuffle=True, num_workers=1)
+    mlp = tutorial_mlp()
+    loss_function = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=1e-4)
+    it = iter(loader)
+    for _ in range(50):  # warm-up: worker start and first batches are start-up, not training
+        next(it)
+    start, current_loss, n = time.perf_counter(), 0.0, 0
+    for i, (inputs, targets) in enumerate(it):
+        if i == steps:
+            break
+        optimizer.zero_grad()
+        outputs = mlp(inputs)
+        loss = loss_function(outputs, targets)
+        loss.backward()
+        optimizer.step()
+        current_loss += loss.item()
+        n += len(targets)
+    return n / (time.perf_counter() - start)
+
+
+def engine_images_per_sec(data, arch: str, recipe: str, steps: int, **overrides) -> float:
+    r = replace(RECIPES[recipe], **overrides)
+    epochs = (steps + 20) / (len(data.y_train) // r.batch_size)
+    trainer = PairTrainer(TrainConfig(arch, replace(r, epochs=epochs)), data)
+    run = trainer.run()
+    for ev in run:  # the first event: warm-up excluded
+        if ev.kind == "log":
+            break
+    t0, s0 = time.perf_counter(), trainer.step
+    for ev in run:
+        if trainer.step - s0 >= steps:
+            break
+    dt = time.perf_counter() - t0
+    run.close()
+    return 2 * (trainer.step - s0) * r.batch_size / dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=3000, help="batch-10 steps timed for (a) and (b)")
+    ap.add_argument("--cnn-steps", type=int, default=6, help="CNN steps timed per precision")
+    a = ap.parse_args()
+    data = load_cifar10(data_path())
+    print(machine_line())
+    x = data.x_train.permute(0, 2, 3, 1).numpy()
+    y = data.y_train.numpy()
+    tut = tutorial_loop(x, y, a.steps)
+    print(f"(a) tutorial loop, 1 MLP, batch 10:            {tut:9.0f} images/s")
+    eng = engine_images_per_sec(data, "mlp", "tutorial", a.steps)
+    print(f"(b) bnapp engine, 2 MLP twins, batch 10:       {eng:9.0f} images/s (both twins)")
+    print(f"    ratio (b)/(a): {eng / tut:.2f}x")
+    for precision in ("bf16", "fp32"):
+        ips = engine_images_per_sec(data, "cnn", "fast", a.cnn_steps, precision=precision)
+        print(f"(c) CNN twins, fast recipe, batch 1024, {precision}: {ips:9.0f} images/s (both twins)")
+
+
+if __name__ == "__main__":
+    main()
