@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from .data import Cifar10, DatasetError, load_cifar10
-from .train import RECIPES, TWINS, PairTrainer, Progress, TrainConfig
+from .train import RECIPES, TWINS, PairTrainer, Progress, TrainConfig, loss_line
 
 
 def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:
@@ -29,6 +29,32 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
             yield lr, dict(lr=lr, twin=twin, test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
                            diverged_at_step=t.diverged_at, trained=t.diverged_at is None and bool(losses) and losses[-1] < 2.2,
                            seconds=last.elapsed if last else 0.0)
+
+
+def placement_runs(base: TrainConfig, data: Cifar10) -> Iterator[tuple[str, Progress]]:
+    """The same budget with BN before and after the ReLU. Yields (placement, event); the plain twin
+    has no BN to place, so its two runs are the same network and serve as the common baseline."""
+    for placement in ("before", "after"):
+        trainer = PairTrainer(replace(base, placement=placement), data)
+        for ev in trainer.run():
+            yield placement, ev
+
+
+def tutorial_lines(data: Cifar10, epochs: float = 5, max_seconds: float = 0, log_every: int = 500) -> Iterator[str]:
+    """The tutorial's recipe on both twins, yielding its "Loss after mini-batch" report lines."""
+    cfg = TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=epochs, log_every=log_every), max_seconds=max_seconds)
+    trainer = PairTrainer(cfg, data)
+    yield f"Training both MLP twins: {trainer.total_steps} steps of batch 10 on {len(trainer.data.y_train)} images."
+    for ev in trainer.run():
+        if ev.kind == "log":
+            for twin in TWINS:
+                if ev.loss.get(twin) is not None:
+                    yield loss_line(twin, ev.step, trainer.steps_per_epoch, ev.loss[twin])
+        elif ev.kind == "epoch":
+            yield "  ".join(f"epoch {int(ev.epoch)} {t}: train loss {trainer.twins[t].history[-1]['train_loss']:.3f}, "
+                            f"test accuracy {100 * ev.test_acc[t]:.1f}%" for t in TWINS)
+        elif ev.kind == "done" and ev.stopped:
+            yield f"Stopped at step {ev.step} (time budget)."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,3 +176,20 @@ def lr_sweep(rows: list[dict]) -> go.Figure:
     fig.update_xaxes(type="log", title="learning rate")
     fig.update_yaxes(tickformat=".0%", title="test accuracy", rangemode="tozero")
     return _layout(fig, "Learning-rate robustness: same budget, both twins")
+
+
+def placement(logs: dict) -> go.Figure:
+    """Test accuracy over steps: BN before the ReLU, BN after it, and no BN."""
+    fig = go.Figure()
+    styles = {"before": ("BN before ReLU", COLORS["bn"], "solid"), "after": ("BN after ReLU", "#7c3aed", "dash")}
+    for key, log in logs.items():
+        name, color, dash = styles[key]
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc["bn"], name=name, mode="lines+markers",
+                        line=dict(color=color, dash=dash))
+    base = logs.get("before")
+    if base is not None:
+        fig.add_scatter(x=base.eval_steps, y=base.test_acc["plain"], name="no BN", mode="lines+markers",
+                        line=dict(color=COLORS["plain"]))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(tickformat=".0%", title="test accuracy")
+    return _layout(fig, "Where should BatchNorm go?")

@@ -93,7 +93,7 @@ class TrainConfig:
     train_subset: int = 0  # 0: the whole training set
     test_subset: int = 0  # 0: the whole test set
     max_seconds: float = 0  # wall-clock budget; 0: none
-    eval_every: int = 0  # also measure test accuracy at the log event every this many steps (0: per epoch only)
+    evals_per_run: int = 0  # also measure test accuracy this many times per run, at log events (0: per epoch only)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -132,7 +132,7 @@ class TrainLimits:
                            _env_number("BNAPP_MAX_SECONDS", d.max_seconds))
 
     def config(self, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str, placement: str, train_subset,
-               seed, test_subset: int = 1000, eval_every: int = 0) -> TrainConfig:
+               seed, test_subset: int = 1000, evals_per_run: int = 0) -> TrainConfig:
         """A checked TrainConfig, or ValueError saying which value is out of range and what is allowed."""
         if recipe not in RECIPES:
             raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
@@ -145,7 +145,7 @@ class TrainLimits:
                                    "BNAPP_MAX_TRAIN_SUBSET", whole=True))
         seed = int(_number("seed", seed, 0, 2**31 - 1, None, whole=True))
         r = replace(RECIPES[recipe], epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, log_every=0)
-        return TrainConfig(arch, r, placement, seed, train_subset, test_subset, self.max_seconds, eval_every=eval_every)
+        return TrainConfig(arch, r, placement, seed, train_subset, test_subset, self.max_seconds, evals_per_run=evals_per_run)
 
 
 def _number(name: str, value, lo: float, hi: float, env: str | None, whole: bool = False) -> float:
@@ -213,7 +213,6 @@ class RunLog:
 @dataclass
 class TwinState:
     model: nn.Module
-    optimizer: torch.optim.Optimizer
     lookahead: dict[str, torch.Tensor] | None = None
     diverged_at: int | None = None
     history: list[dict] = field(default_factory=list)
@@ -250,13 +249,20 @@ def _param_groups(model: nn.Module, r: Recipe) -> list[dict]:
     return groups
 
 
-def _optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
-    groups = _param_groups(model, r)
+def _optimizer(models: list[nn.Module], r: Recipe) -> torch.optim.Optimizer:
+    """One optimizer over both twins' parameters (every update is per parameter, so this is the same
+    maths as one optimizer per twin); fused kernels where this torch has them."""
+    groups = [g for m in models for g in _param_groups(m, r)]
     if r.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=r.lr, foreach=True)
-    if r.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.momentum > 0, foreach=True)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {r.optimizer!r}")
+        make = lambda **k: torch.optim.Adam(groups, lr=r.lr, **k)  # noqa: E731
+    elif r.optimizer == "sgd":
+        make = lambda **k: torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.momentum > 0, **k)  # noqa: E731
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {r.optimizer!r}")
+    try:
+        return make(fused=True)
+    except (RuntimeError, ValueError):
+        return make(foreach=True)
 
 
 def lr_factor(r: Recipe, step: int, total: int) -> float:
@@ -285,6 +291,7 @@ class PairTrainer:
         self.total_steps = max(1, math.ceil(self.steps_per_epoch * r.epochs))
         self.step = 0
         self._log_every = 1
+        self._eval_every = max(1, self.total_steps // cfg.evals_per_run) if cfg.evals_per_run else 0
         self._stop = False
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
@@ -296,12 +303,26 @@ class PairTrainer:
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.momentum = r.bn_momentum
-            model.to(self.device).to(memory_format=torch.channels_last)
-            self.twins[name] = TwinState(model, _optimizer(model, r))
+            model.to(self.device).to(memory_format=torch.channels_last).train()
+            self.twins[name] = TwinState(model)
+        self.optimizer = _optimizer([t.model for t in self.twins.values()], r)
 
     def stop(self) -> None:
         """Ask the run to end after the current step; `run()` then evaluates and yields "done"."""
         self._stop = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
+    @property
+    def stopped_early(self) -> bool:
+        return self._stop and self.step < self.total_steps
+
+    @property
+    def seconds(self) -> float:
+        """Training time so far (excluding set-up), as recorded in the metadata."""
+        return self._seconds
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> Iterator[Progress]:
@@ -322,7 +343,9 @@ class PairTrainer:
                 x = x_all[idx]
                 if r.flip or r.translate:
                     x = augment(x, r.translate, r.flip, gen)
-                x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+                x = x.to(self.device)
+                if self.cfg.arch == "cnn":
+                    x = x.contiguous(memory_format=torch.channels_last)
                 y = y_all[idx].to(self.device)
                 self._train_step(x, y)
                 self.step += 1
@@ -345,33 +368,42 @@ class PairTrainer:
         yield self._event("done", self.step / max(1, self.steps_per_epoch), 0.0, start, final=True)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Both twins forward on the same batch, one backward through both losses, one optimizer step
+        over both parameter sets: the same maths as two separate steps, half the per-step overhead
+        (which dominates at the tutorial's batch of 10)."""
         r = self.recipe
-        factor = lr_factor(r, self.step, self.total_steps)
-        for t in self.twins.values():
-            if t.diverged_at is not None:
-                continue
-            for g in t.optimizer.param_groups:
+        if r.schedule != "constant":
+            factor = lr_factor(r, self.step, self.total_steps)
+            for g in self.optimizer.param_groups:
                 g["lr"] = g["base_lr"] * factor
-            t.model.train()
-            with infer.autocast(self.precision, self.device):
-                out = t.model(x)
-            loss = F.cross_entropy(out.float(), y, label_smoothing=r.label_smoothing)
-            if not torch.isfinite(loss):
+        live = [t for t in self.twins.values() if t.diverged_at is None]
+        with infer.autocast(self.precision, self.device):
+            outs = [t.model(x) for t in live]
+        losses = [F.cross_entropy(o.float(), y, label_smoothing=r.label_smoothing) for o in outs]
+        numbers = torch.stack([torch.stack([loss.detach(), (o.argmax(1) == y).sum().float()])
+                               for loss, o in zip(losses, outs)]).tolist()  # one sync for both twins
+        kept = []
+        for t, loss, (value, correct) in zip(live, losses, numbers):
+            if not math.isfinite(value):  # frozen before a NaN step is ever applied
                 t.diverged_at = self.step
                 continue
-            t.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            t.optimizer.step()
-            lv = loss.item()
-            correct = int((out.argmax(1) == y).sum())
-            t.loss_sum += lv
-            t.correct += correct
-            t.seen += len(y)
-            t.epoch_loss_sum += lv * len(y)
-            t.epoch_correct += correct
-            t.epoch_seen += len(y)
-            if r.lookahead:
-                self._lookahead(t)
+            kept.append(loss)
+            n = len(y)
+            t.loss_sum += value
+            t.correct += int(correct)
+            t.seen += n
+            t.epoch_loss_sum += value * n
+            t.epoch_correct += int(correct)
+            t.epoch_seen += n
+        if not kept:
+            return
+        self.optimizer.zero_grad(set_to_none=True)  # a diverged twin keeps grad None: the step skips it
+        (kept[0] if len(kept) == 1 else kept[0] + kept[1]).backward()
+        self.optimizer.step()
+        if r.lookahead:
+            for t in live:
+                if t.diverged_at is None:
+                    self._lookahead(t)
 
     def _lookahead(self, t: TwinState, every: int = 5) -> None:
         """From 30% of training on, every 5 steps pull the weights towards a running average whose
@@ -418,7 +450,7 @@ class PairTrainer:
                 t.loss_sum, t.correct, t.seen = 0.0, 0, 0
         if kind == "epoch":
             test = {n: t.history[-1]["test_acc"] if t.history else None for n, t in self.twins.items()}
-        elif kind == "log" and self.cfg.eval_every and self.step % self.cfg.eval_every < max(1, self._log_every):
+        elif kind == "log" and self._eval_every and self.step % self._eval_every < max(1, self._log_every):
             quick = replace(self.spec, tta="none")
             test = {n: self._test_accuracy(t.model, quick, self.precision) for n, t in self.twins.items()}
         elif final:
@@ -454,13 +486,20 @@ class PairTrainer:
                 test_accuracy=t.test_accuracy,
                 **{k: v for k, v in t.report.items() if k != "test_accuracy"},
                 diverged_at_step=t.diverged_at,
-                stopped_early=self._stop and self.step < self.total_steps,
+                stopped_early=self.stopped_early,
                 wall_time_seconds=round(self._seconds, 1),
                 data=self.data.source,
                 command=command,
             )
             metadata[name] = meta
         return PairResult({n: t.model for n, t in self.twins.items()}, metadata)
+
+
+def loss_line(twin: str, step: int, steps_per_epoch: int, loss: float) -> str:
+    """The tutorial's report line, tagged with the twin."""
+    batch = step % steps_per_epoch or steps_per_epoch
+    epoch = (step - 1) // steps_per_epoch + 1
+    return f"[{twin:>5}] Loss after mini-batch {batch:5d} (epoch {epoch}): {loss:.3f}"
 
 
 def train_pair(cfg: TrainConfig, data: Cifar10, command: str = "") -> PairResult:
@@ -537,8 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         if ev.kind == "log" and r.log_every:  # the tutorial's own report, for both twins
             for n in TWINS:
                 if ev.loss.get(n) is not None:
-                    tqdm.write(f"[{n:>5}] Loss after mini-batch {ev.step % trainer.steps_per_epoch or trainer.steps_per_epoch:5d}"
-                               f" (epoch {math.ceil(ev.epoch)}): {ev.loss[n]:.3f}")
+                    tqdm.write(loss_line(n, ev.step, trainer.steps_per_epoch, ev.loss[n]))
         if ev.kind == "epoch":
             tqdm.write(f"epoch {int(ev.epoch)}: " + "  ".join(
                 f"{n} train loss {_fmt(trainer.twins[n].history[-1]['train_loss'])} test {_fmt(ev.test_acc[n], True)}"

@@ -3,59 +3,16 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bnapp.checkpoints import base_metadata, save
-from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("app")
-    data_path = make_synthetic_npz(root / "tiny.npz", n_train=512, n_test=200)
-    ckpt = root / "checkpoints"
-    for arch in ("mlp", "cnn"):
-        for twin, model in build_pair(arch, seed=1).items():
-            meta = base_metadata(ModelConfig(arch, twin == "bn"), InputSpec()) | {"test_accuracy": 0.5}
-            save(model.eval(), meta, ckpt / f"{arch}-{twin}")
-    export_examples(load_cifar10(data_path), root / "examples", per_class=1)
-    return root, data_path, ckpt
-
-
-@pytest.fixture(scope="module")
-def server(app_env):
-    from bnapp.ui import build_app
-
-    root, data_path, ckpt = app_env
-    old = os.environ.get("BNAPP_DATA")
-    os.environ["BNAPP_DATA"] = str(data_path)
-    demo = build_app(ckpt, root / "examples")
-    port = free_port()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                                                  max_file_size="10mb", show_error=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", root
-    demo.close()
-    if old is None:
-        os.environ.pop("BNAPP_DATA", None)
-    else:
-        os.environ["BNAPP_DATA"] = old
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,44 @@
+"""Activation statistics: every layer of both shipped CNN twins (and MLP twins) for one batch of
+real test images, in eval and train mode, at the default batch and at 256.
+
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/stats_speed.py
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import data_path, machine_line  # noqa: E402
+from bnapp import stats  # noqa: E402
+from bnapp.data import load_test_set  # noqa: E402
+from bnapp.predict import load_pairs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    print(machine_line())
+    x_test, _ = load_test_set(data_path())
+    pairs = load_pairs(ROOT / "checkpoints").pairs
+    for name in ("cnn", "mlp"):
+        pair = pairs[name]
+        specs = {t: pair.spec(t) for t in pair.models}
+        for n in sorted({stats.default_batch(name), 256}):
+            images = stats.sample(x_test, n)
+            for mode in stats.MODES:
+                stats.record_pair(pair.models, specs, images, mode)
+                ms = []
+                for _ in range(7):
+                    t = time.perf_counter()
+                    stats.record_pair(pair.models, specs, images, mode)
+                    ms.append(1000 * (time.perf_counter() - t))
+                default = " (default)" if n == stats.default_batch(name) else ""
+                print(f"{name} pair, {n:4d} images{default:10s} {mode:5s} mode: median {statistics.median(ms):7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

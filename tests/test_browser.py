@@ -1,0 +1,99 @@
+"""The app in a real headless Chromium, as a person uses it. Screenshots go to artifacts/.
+
+Runs when $BNAPP_BROWSER (or /usr/bin/chromium) exists; under CI=true a missing browser fails.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("BNAPP_BROWSER") or shutil.which("chromium") or "/usr/bin/chromium"
+    if Path(path).exists():
+        return path
+    message = "headless Chromium not found: apt-get install -y chromium (or set BNAPP_BROWSER)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " -- under CI=true the browser suite must run")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    exe = chromium_path()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="bnapp-chromium-"), executable_path=exe,
+                                                   headless=True, args=CHROMIUM_ARGS,
+                                                   viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(server[0])
+        pg.get_by_role("tab", name="Compare").wait_for()
+        yield pg
+        ctx.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def label_text(page, which: str) -> str:
+    box = page.locator(".block", has=page.get_by_text(which, exact=True)).last
+    return box.inner_text()
+
+
+def test_example_click_shows_both_twins(page):
+    page.locator("[data-testid='examples'] button, .gallery-item").first.click()
+    page.get_by_text("True label").wait_for()
+    assert "Both twins say" in page.content() or "twins disagree" in page.content()
+    for which in ("With BatchNorm", "Without BatchNorm"):
+        assert "%" in label_text(page, which)
+    shot(page, "compare-example")
+
+
+def test_upload_a_png_and_switch_pair(page, tmp_path):
+    path = tmp_path / "my photo.png"
+    Image.new("RGB", (300, 200), (200, 40, 40)).save(path)
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.wait_for_timeout(500)
+    page.get_by_text("Both twins say").or_(page.get_by_text("twins disagree")).first.wait_for()
+    assert "True label" not in page.locator("body").inner_text()
+    page.get_by_label("Model pair").click()
+    page.get_by_role("option", name="Tutorial MLP").click()
+    page.wait_for_timeout(1500)
+    page.get_by_text("Both twins say").or_(page.get_by_text("twins disagree")).first.wait_for()
+    shot(page, "compare-upload-mlp")
+
+
+def test_activations_render(page):
+    page.get_by_role("tab", name="Activations").click()
+    page.get_by_role("button", name="Look inside").click()
+    page.locator(".js-plotly-plot").nth(2).wait_for()
+    assert "eval mode" in page.locator("body").inner_text()
+    shot(page, "activations")
+
+
+def test_train_streams_and_stops(page):
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("step").first.wait_for()
+    page.locator("progress").wait_for()
+    page.wait_for_function("document.querySelector('progress') && document.querySelector('progress').value >= 2")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped early").or_(page.get_by_text("Done in")).first.wait_for(timeout=120_000)
+    assert page.locator(".js-plotly-plot").count() >= 1
+    shot(page, "train")
