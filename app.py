@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from bnapp.ui import ROOT, build_app
+from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
 
 if __name__ == "__main__":
     on_spaces = bool(os.environ.get("SPACE_ID"))
@@ -13,4 +13,4 @@ if __name__ == "__main__":
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     a = p.parse_args()
     build_app(a.checkpoints).queue(default_concurrency_limit=4).launch(
-        server_name=a.host, server_port=a.port, share=a.share, max_file_size="10mb", show_error=True)
+        server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True)

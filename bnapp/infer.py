@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .data import normalize
@@ -21,7 +22,7 @@ class InputSpec:
 
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    tta: str = "none"  # "none" or "flip": average the logits of the image and its mirror
+    tta: str = "none"  # "none"; "flip": average with the mirror; "flip-shift": also 1-pixel shifts (6 views)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,8 +62,29 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+TTA_WEIGHTS = {"none": (1.0,), "flip": (0.5, 0.5), "flip-shift": (0.25, 0.25, 0.125, 0.125, 0.125, 0.125)}
+
+
+def _views(model: nn.Module, x: torch.Tensor, tta: str) -> torch.Tensor:
+    """Test-time augmentation in one forward pass over all views: "flip" averages each image with its
+    mirror; "flip-shift" gives that pair half the weight and the same pair shifted one pixel up-left
+    and down-right the other half (airbench's level-2 TTA)."""
+    if tta not in TTA_WEIGHTS:
+        raise ValueError(f"unknown test-time augmentation {tta!r}")
+    views = [x]
+    if tta == "flip-shift":
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        h, w = x.shape[-2:]
+        views += [padded[..., :h, :w], padded[..., 2:, 2:]]
+    if tta != "none":
+        views = [v for view in views for v in (view, view.flip(-1))]
+    out = model(torch.cat(views).contiguous(memory_format=torch.channels_last)).float()
+    weights = torch.tensor(TTA_WEIGHTS[tta]).view(-1, 1, 1)
+    return (out.view(len(views), len(x), -1) * weights).sum(0)
+
+
 @torch.no_grad()
-def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, batch_size: int = 1000,
+def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, batch_size: int = 500,
            precision: str = "fp32") -> torch.Tensor:
     """Eval-mode float32 logits (N, 10) for uint8 NCHW images (the model's mode is restored)."""
     device = next(model.parameters()).device
@@ -72,9 +94,7 @@ def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, batch_size: 
     for chunk in images.split(batch_size):
         x = normalize(chunk, spec.mean, spec.std).to(device).contiguous(memory_format=torch.channels_last)
         with autocast(precision, device):
-            y = model(x).float()
-            if spec.tta == "flip":
-                y = 0.5 * (y + model(x.flip(-1)).float())
+            y = _views(model, x, spec.tta)
         out.append(y.cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 10)

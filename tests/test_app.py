@@ -153,3 +153,34 @@ def test_stop_ends_a_run_promptly_and_predictions_answer_meanwhile(server):
 def test_out_of_range_training_requests_are_refused(client, args, message):
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name="/train")
+
+
+def test_a_cancelled_run_frees_the_training_slot(server):
+    first, second = Client(server[0], verbose=False), Client(server[0], verbose=False)
+    job = first.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
+    while len(job.outputs()) < 2:
+        time.sleep(0.1)
+        assert not job.done(), job.exception()
+    job.cancel()  # what a closed tab does to its event
+    t = time.perf_counter()
+    updates = list(second.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 256, 0, api_name="/train"))
+    assert "Final test accuracy" in updates[-1][3]
+    assert time.perf_counter() - t < 60, "the cancelled run must not hold the slot"
+
+
+def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_env):
+    import shutil
+
+    from bnapp.ui import AppState
+
+    root, _, ckpt = app_env
+    broken = tmp_path / "ckpt"
+    shutil.copytree(ckpt, broken)
+    (broken / "cnn-plain.safetensors").write_bytes(b"garbage")
+    (broken / "mlp-bn.safetensors").unlink()
+    state = AppState.load(broken, root / "examples")
+    assert not state.pairs
+    assert len(state.load_errors) == 2 and any("cnn-plain.safetensors" in e for e in state.load_errors)
+    (broken / "mlp-bn.safetensors").write_bytes((ckpt / "mlp-bn.safetensors").read_bytes())
+    state = AppState.load(broken, root / "examples")
+    assert list(state.pairs) == ["mlp"] and "cnn" in state.load_errors[0]

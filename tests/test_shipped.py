@@ -1,0 +1,56 @@
+"""The shipped checkpoints: they load, predict on the shipped examples, and (with real data) score
+what their metadata says."""
+import json
+
+import pytest
+
+from bnapp.evaluate import class_report
+from bnapp.infer import InputSpec
+from bnapp.predict import Examples, load_pairs, open_image, predict_images
+from conftest import ROOT
+
+CHECKPOINTS = ROOT / "checkpoints"
+EXPECTED = ("mlp-bn", "mlp-plain", "cnn-bn", "cnn-plain")
+
+
+def test_every_shipped_checkpoint_loads_and_predicts_the_examples():
+    report = load_pairs(CHECKPOINTS)
+    assert not report.errors and set(report.pairs) >= {"mlp", "cnn"}
+    examples = Examples.load(ROOT / "examples")
+    assert len(examples.paths) >= 20
+    images = [open_image(p) for p in examples.paths]
+    truths = [examples.truth(img) for img in images]
+    assert all(truths) and len(set(truths)) == 10
+    for name in ("mlp", "cnn"):
+        preds = predict_images(report.pairs[name], images)
+        assert len(preds) == len(images)
+    cnn = predict_images(report.pairs["cnn"], images)
+    right = sum(p.top1("bn")[0] == t for p, t in zip(cnn, truths))
+    assert right >= 0.8 * len(images), f"CNN BN twin right on {right}/{len(images)} shipped examples"
+
+
+def test_checkpoint_sizes_stay_small():
+    sizes = {p.name: p.stat().st_size for p in CHECKPOINTS.glob("*.safetensors")}
+    assert {f"{n}.safetensors" for n in EXPECTED} <= set(sizes)
+    assert max(sizes.values()) <= 10_000_000 and sum(p.stat().st_size for p in CHECKPOINTS.iterdir()) <= 30_000_000
+
+
+def test_metadata_holds_what_the_model_card_promises():
+    for name in EXPECTED:
+        meta = json.loads((CHECKPOINTS / f"{name}.json").read_text())
+        for key in ("test_accuracy", "per_class_accuracy", "confusion_matrix", "history", "wall_time_seconds", "command"):
+            assert key in meta, (name, key)
+        assert meta["train_images"] == 50_000 and meta["test_images"] == 10_000
+
+
+@pytest.mark.realdata
+def test_full_test_set_accuracy_matches_metadata(real_data_path):
+    from bnapp.data import load_cifar10
+
+    data = load_cifar10(real_data_path)
+    report = load_pairs(CHECKPOINTS)
+    for name, pair in report.pairs.items():
+        for twin, model in pair.models.items():
+            meta = pair.metadata[twin]
+            measured = class_report(model, InputSpec.from_dict(meta["input"]), data)["test_accuracy"]
+            assert abs(measured - meta["test_accuracy"]) <= 0.002, (name, twin, measured, meta["test_accuracy"])
