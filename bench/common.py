@@ -6,7 +6,16 @@ import platform
 
 import torch
 
-from bnapp.infer import cpu_has_fast_bf16
+
+
+
+def cpu_bf16_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return ""
+    return ", ".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags)
 
 
 def cpu_name() -> str:
@@ -21,7 +30,7 @@ def cpu_name() -> str:
 
 
 def machine_line() -> str:
-    flags = "AMX/AVX512-BF16 present" if cpu_has_fast_bf16() else "no fast bf16"
+    flags = cpu_bf16_flags() or "no AMX or AVX512-BF16"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"machine: {cpu_name()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
             f"{flags}, {gpu}, torch {torch.__version__}")

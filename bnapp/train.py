@@ -538,8 +538,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     recipe = RECIPES[a.recipe or ("tutorial" if a.arch == "mlp" else "fast")]
     overrides = {k: v for k, v in dict(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
                                         optimizer=a.optimizer, precision=a.precision).items() if v is not None}
-    return TrainConfig(a.arch, replace(recipe, **overrides), a.placement, a.seed, a.train_subset,
-                       a.test_subset, a.max_seconds, a.device)
+    return TrainConfig(a.arch, replace(recipe, **overrides), placement=a.placement, seed=a.seed,
+                       train_subset=a.train_subset, test_subset=a.test_subset, max_seconds=a.max_seconds, device=a.device)
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:
