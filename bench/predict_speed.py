@@ -39,7 +39,7 @@ def main() -> None:
         t = time.perf_counter()
         predict_images(pair, [open_image(example)])
         ms.append(1000 * (time.perf_counter() - t))
-    print(f"server-side, one image, both CNN twins (fp32, flip TTA): {percentiles(ms)}")
+    print(f"server-side, one image, both CNN twins (fp32, flip+shift TTA: 6 views): {percentiles(ms)}")
 
     from gradio_client import Client, handle_file
 

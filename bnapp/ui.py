@@ -212,7 +212,7 @@ def activations(state: AppState, pair_name: str, source: str, n: float, mode: st
             plots.channel_view(bn_layers[i], mode), gr.Dropdown(choices=names, value=layer), note)
 
 
-QUICK_SUBSET = 8000
+QUICK_SUBSET = 6000
 
 
 def recipe_defaults(recipe: str):
@@ -271,7 +271,7 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
         raise gr.Error(str(e)) from None
     session["trainer"] = trainer
     log, points = RunLog(), []
-    probe = stats.sample(trainer.data.x_test, 64, seed=cfg.seed)
+    probe = stats.sample(trainer.data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
     unit = PROBE_UNIT[cfg.arch]
     specs = {t: trainer.spec for t in TWINS}
     no_change = gr.update()
@@ -419,7 +419,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
                         "and at the same places in the network without it.")
             with gr.Row():
                 source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Batch")
-                n_images = gr.Slider(1, stats.MAX_BATCH, value=64, step=1, label="Number of test images (N)")
+                n_images = gr.Slider(1, stats.MAX_BATCH, value=stats.default_batch("cnn"), step=1,
+                                     label="Number of test images (N)")
                 mode = gr.Radio(list(stats.MODES), value="eval", label="BN mode")
                 layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
                 look = gr.Button("Look inside", variant="primary")
