@@ -82,3 +82,27 @@ def test_train_mode_refuses_a_single_image():
 
     with pytest.raises(ValueError, match="batch of 1"):
         stats.record(build_pair("mlp")["bn"], images(1), InputSpec(), "train")
+
+
+def test_figures_build_for_both_architectures_and_the_plain_twin():
+    from bnapp import plots
+
+    for arch in ("mlp", "cnn"):
+        pair = build_pair(arch)
+        for mode in stats.MODES:
+            result = stats.record_pair(pair, {"bn": InputSpec(), "plain": InputSpec()}, images(8), mode)
+            figs = [plots.layer_overview(result["bn"], result["plain"], mode)]
+            for i in range(len(result["bn"])):
+                figs += [plots.layer_histograms(result["bn"][i], result["plain"][i], mode),
+                         plots.channel_view(result["bn"][i], mode), plots.channel_view(result["plain"][i], mode)]
+            assert all(len(f.data) > 0 for f in figs)
+
+
+def test_evolution_point_tracks_one_unit_for_both_twins():
+    from bnapp import plots
+
+    pair = build_pair("cnn")
+    point = stats.evolution_point(pair, {"bn": InputSpec(), "plain": InputSpec()}, images(8), "block2b")
+    assert set(point) == {"bn", "plain"} and point["bn"]["unit"] == "block2b"
+    assert point["bn"]["percentiles"][15] <= point["bn"]["percentiles"][50] <= point["bn"]["percentiles"][85]
+    assert len(plots.evolution([(1, point), (2, point)], "block2b").data) > 0
