@@ -6,7 +6,6 @@ is in progress. Prints errors, p50/p95 latency and throughput (target: 0 errors,
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import data_path, machine_line  # noqa: E402
+from bench.common import data_path, launch_local_app, machine_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +28,7 @@ def main() -> None:
     print(machine_line())
     from gradio_client import Client, handle_file
 
-    from bnapp.ui import build_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_app()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                                                  quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    demo, url = launch_local_app()
     examples = sorted((ROOT / "examples").glob("*.png"))
     trainer = Client(url, verbose=False)
     job = trainer.submit("cnn", "quick", 4, 256, 0.2, "sgd", "before", 8000, 0, api_name="/train")

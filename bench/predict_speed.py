@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine_line  # noqa: E402
+from bench.common import launch_local_app, machine_line  # noqa: E402
 from bnapp.predict import load_pairs, open_image, predict_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,15 +42,8 @@ def main() -> None:
 
     from gradio_client import Client, handle_file
 
-    from bnapp.ui import build_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_app()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                                                  quiet=True)
-    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo, url = launch_local_app()
+    client = Client(url, verbose=False)
     f = handle_file(str(example))
     for _ in range(5):
         client.predict(f, "cnn", api_name="/predict")

@@ -50,14 +50,13 @@ running statistics, purple, which is how far this batch is from the training ave
 SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
 
 
-class RawImage(gr.Image):
-    """An image drop zone (upload or paste) that hands the file to bnapp's own defensive decoder
-    instead of Gradio's, so every bad file gets bnapp's clear message."""
-
-    is_template = True  # rendered by the frontend's ordinary Image component
-
-    def preprocess(self, payload):  # type: ignore[override]
-        return None if payload is None else payload.path
+def raw_image(**kwargs) -> gr.Image:
+    """An image drop zone (upload or paste) that hands the uploaded file to bnapp's own defensive
+    decoder instead of Gradio's, so every bad file gets bnapp's clear message. (Overridden on the
+    instance: subclassing a Gradio component makes Gradio write a .pyi file beside this module.)"""
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    image.preprocess = lambda payload: None if payload is None else payload.path
+    return image
 
 
 @dataclass
@@ -394,8 +393,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    image = RawImage(label="Your image (upload or paste)", type="filepath", image_mode=None,
-                                     sources=["upload", "clipboard"], height=260)
+                    image = raw_image(label="Your image (upload or paste)", sources=["upload", "clipboard"], height=260)
                     seen = gr.Image(label="What both networks see: 32x32", interactive=False, height=180,
                                     buttons=[])
                 with gr.Column(scale=2):

@@ -24,6 +24,12 @@ def example_path(server) -> str:
     return str(sorted((server[1] / "examples").glob("*.png"))[0])
 
 
+def test_starting_the_app_writes_nothing_into_the_package(server):
+    from conftest import ROOT
+
+    assert not list((ROOT / "bnapp").glob("*.pyi")), "Gradio writes .pyi files beside component subclasses"
+
+
 def test_predict_returns_both_twins_and_matches_bnapp(client, server, app_env):
     from bnapp.predict import load_pairs, open_image, predict_images
 
