@@ -414,7 +414,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
 
         with gr.Tab("Activations"):
             gr.Markdown("Look inside both twins: what every layer's values look like **before and after BatchNorm**, "
-                        "and at the same places in the network without it.")
+                        "and at the same places in the network without it. To watch these statistics *change while "
+                        "the twins train* (Ioffe & Szegedy's Figure 1), start a run in the **Train** tab.")
             with gr.Row():
                 source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Batch")
                 n_images = gr.Slider(1, stats.MAX_BATCH, value=stats.default_batch("cnn"), step=1,
