@@ -38,7 +38,6 @@ class Pair:
     name: str
     models: dict[str, nn.Module]  # "bn" and "plain"
     metadata: dict[str, dict]
-    source: str = "shipped"
 
     @property
     def title(self) -> str:

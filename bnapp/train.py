@@ -516,7 +516,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--arch", choices=ARCHS, default="cnn", help="mlp: the tutorial's MLP; cnn: a VGG-style conv net")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
-                   help="named preset (default: tutorial for mlp, fast for cnn)")
+                   help="named preset (default: tutorial for mlp, fast for cnn): "
+                        + "; ".join(f"{n}: {r.description}" for n, r in sorted(RECIPES.items())))
     p.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
     p.add_argument("--out", required=True, help="folder for {arch}-bn/{arch}-plain .safetensors + .json")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs")

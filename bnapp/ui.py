@@ -292,7 +292,7 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
         for t in TWINS:
             weights = save(result.models[t], result.metadata[t], out / f"{cfg.arch}-{t}")
             files += [str(weights), str(weights.with_suffix(".json"))]
-        session["pairs"][name] = Pair(name, result.models, result.metadata, source="trained in this session")
+        session["pairs"][name] = Pair(name, result.models, result.metadata)
         summary = _run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
         yield (plots.training_curves(log), plots.evolution(points, unit), _progress_html(trainer.step, trainer.total_steps, 0, 0, "done"),
                summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.", files,
