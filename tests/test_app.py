@@ -131,12 +131,17 @@ def test_training_streams_and_its_pair_then_works(server):
     assert bn["label"] and plain["label"]
 
 
-def test_stop_ends_a_run_promptly_and_predictions_answer_meanwhile(server):
-    trainer_client, other = Client(server[0], verbose=False), Client(server[0], verbose=False)
-    job = trainer_client.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
+def wait_until_training(job) -> None:
+    """Until the run has streamed two updates: it holds the training slot and is stepping."""
     while len(job.outputs()) < 2:
         time.sleep(0.1)
         assert not job.done(), job.exception()
+
+
+def test_stop_ends_a_run_promptly_and_predictions_answer_meanwhile(server):
+    trainer_client, other = Client(server[0], verbose=False), Client(server[0], verbose=False)
+    job = trainer_client.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
+    wait_until_training(job)
     t = time.perf_counter()
     bn, *_ = other.predict(handle_file(example_path(server)), "cnn", api_name="/predict")
     assert bn["label"] and time.perf_counter() - t < 10
@@ -164,9 +169,7 @@ def test_out_of_range_training_requests_are_refused(client, args, message):
 def test_a_cancelled_run_frees_the_training_slot(server):
     first, second = Client(server[0], verbose=False), Client(server[0], verbose=False)
     job = first.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
-    while len(job.outputs()) < 2:
-        time.sleep(0.1)
-        assert not job.done(), job.exception()
+    wait_until_training(job)
     job.cancel()  # what a closed tab does to its event
     t = time.perf_counter()
     updates = list(second.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 256, 0, api_name="/train"))
