@@ -92,7 +92,7 @@ def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, batch_size: 
     model.eval()
     out = []
     for chunk in images.split(batch_size):
-        x = normalize(chunk, spec.mean, spec.std).to(device).contiguous(memory_format=torch.channels_last)
+        x = normalize(chunk, spec.mean, spec.std).to(device)
         with autocast(precision, device):
             y = _views(model, x, spec.tta)
         out.append(y.cpu())
