@@ -69,9 +69,9 @@ def test_upload_a_png_and_switch_pair(page, tmp_path):
     path = tmp_path / "my photo.png"
     Image.new("RGB", (300, 200), (200, 40, 40)).save(path)
     page.locator("input[type=file]").first.set_input_files(str(path))
-    page.wait_for_timeout(500)
+    # The example's verdict is still on screen until the upload's result replaces it: wait for that.
+    page.wait_for_function("!document.body.innerText.includes('True label')", timeout=30_000)
     page.get_by_text("Both twins say").or_(page.get_by_text("twins disagree")).first.wait_for()
-    assert "True label" not in page.locator("body").inner_text()
     page.get_by_label("Model pair").click()
     page.get_by_role("option", name="Tutorial MLP").click()
     page.wait_for_timeout(1500)
