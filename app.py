@@ -1,6 +1,10 @@
 """bnapp: `python app.py` serves the app (on Hugging Face Spaces too). `python app.py --help` for options."""
 import argparse
+import importlib.util
 import os
+
+if importlib.util.find_spec("spaces"):  # ZeroGPU Spaces: `spaces` must be imported before torch touches CUDA
+    import spaces  # noqa: F401
 
 from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
 
@@ -10,7 +14,11 @@ if __name__ == "__main__":
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder of {pair}-bn/{pair}-plain checkpoints")
+    p.add_argument("--hub-repo", default=os.environ.get("BNAPP_HUB_REPO"),
+                   help="also load the twin pair of this Hub model repo, owner/name ($BNAPP_HUB_REPO)")
+    p.add_argument("--hub-revision", default=os.environ.get("BNAPP_HUB_REVISION"),
+                   help="pin the Hub repo to a branch, tag or commit ($BNAPP_HUB_REVISION)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     a = p.parse_args()
-    build_app(a.checkpoints).queue(default_concurrency_limit=4).launch(
+    build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision).queue(default_concurrency_limit=4).launch(
         server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True)

@@ -2,38 +2,14 @@
 from __future__ import annotations
 
 import os
-import platform
 
-import torch
-
+from bnapp import hardware
 
 
-
-def cpu_bf16_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return ""
-    return ", ".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine_line() -> str:
-    flags = cpu_bf16_flags() or "no AMX or AVX512-BF16"
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"machine: {cpu_name()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
-            f"{flags}, {gpu}, torch {torch.__version__}")
+    return "machine: " + hardware.describe()
 
 
 def data_path() -> str:

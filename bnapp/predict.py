@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from . import CLASSES, infer
+from . import CLASSES, hardware, hub, infer
 from .checkpoints import CheckpointError, find_pairs, load
 from .infer import InputSpec
 
@@ -57,20 +57,31 @@ class PairLoadReport:
     errors: list[str] = field(default_factory=list)  # one line per pair that failed to load
 
 
-def load_pairs(folder: str | os.PathLike) -> PairLoadReport:
-    """Every complete pair in `folder`; a broken or half pair is reported, not fatal."""
+def load_pairs(folder: str | os.PathLike, prefix: str = "") -> PairLoadReport:
+    """Every complete pair in `folder`, on the app's device; a broken or half pair is reported, not fatal.
+    `prefix` names where the pairs came from (e.g. a Hub repo) in their names."""
     report = PairLoadReport()
     folder = Path(folder)
     if not folder.is_dir():
         report.errors.append(f"{folder}: checkpoint folder not found")
         return report
+    device = hardware.device()
     for name, (bn_stem, plain_stem) in find_pairs(folder).items():
         try:
-            (bn, bn_meta), (plain, plain_meta) = load(bn_stem), load(plain_stem)
+            (bn, bn_meta), (plain, plain_meta) = load(bn_stem, device), load(plain_stem, device)
         except CheckpointError as e:
-            report.errors.append(f"pair '{name}' not loaded: {e}")
+            report.errors.append(f"pair '{prefix}{name}' not loaded: {e}")
             continue
-        report.pairs[name] = Pair(name, {"bn": bn, "plain": plain}, {"bn": bn_meta, "plain": plain_meta})
+        report.pairs[prefix + name] = Pair(prefix + name, {"bn": bn, "plain": plain}, {"bn": bn_meta, "plain": plain_meta})
+    return report
+
+
+def load_hub_pairs(repo_id: str, revision: str | None = None) -> PairLoadReport:
+    """The twin pairs of a Hub model repo, named `owner/name[@revision]:pair`; raises HubError when none load."""
+    folder = hub.download_pair(repo_id, revision)
+    report = load_pairs(folder, prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
+    if not report.pairs:
+        raise hub.HubError(f"{repo_id}: no compatible pair -- " + "; ".join(report.errors))
     return report
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import infer
+from . import hardware, infer
 from .evaluate import class_report
 from .data import CIFAR_MEAN, CIFAR_STD, Cifar10, DatasetError, augment, load_cifar10, normalize
 from .infer import InputSpec
@@ -284,7 +284,7 @@ class PairTrainer:
             if (cfg.train_subset or cfg.test_subset) else data
         if len(self.data.y_train) < r.batch_size and r.batch_size > 1:
             raise ValueError(f"batch size {r.batch_size} is larger than the training set ({len(self.data.y_train)} images)")
-        self.device = infer.default_device() if cfg.device == "auto" else torch.device(cfg.device)
+        self.device = hardware.device() if cfg.device == "auto" else torch.device(cfg.device)
         self.precision = infer.resolve_precision(r.precision, self.device)
         self.spec = r.input_spec()
         self.steps_per_epoch = len(self.data.y_train) // r.batch_size
@@ -481,6 +481,7 @@ class PairTrainer:
                 test_images=len(self.data.y_test),
                 precision=self.precision,
                 device=str(self.device),
+                hardware=hardware.describe(),
                 history=t.history,
                 history_note=f"test_acc per epoch: {self.precision}, no TTA; test_accuracy: fp32, tta={self.spec.tta}",
                 test_accuracy=t.test_accuracy,

@@ -12,13 +12,13 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from . import plots, stats
+from . import hardware, hub, plots, stats
 from .checkpoints import save
 from .data import Cifar10, DatasetError, load_cifar10, load_test_set
 from .experiments import lr_sweep, placement_runs, tutorial_lines
 from .train import RECIPES, TWINS, PairTrainer, RunLog, TrainLimits
-from .predict import (MAX_IMAGES, Examples, ImageError, Pair, image_tensor, load_pairs, open_image, predict_images,
-                      to_model_input)
+from .predict import (MAX_IMAGES, Examples, ImageError, Pair, image_tensor, load_hub_pairs, load_pairs, open_image,
+                      predict_images, to_model_input)
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FILE_SIZE = "10mb"
@@ -82,9 +82,16 @@ class AppState:
             return self._data
 
     @staticmethod
-    def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike) -> "AppState":
+    def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike, hub_repo: str | None = None,
+             hub_revision: str | None = None) -> "AppState":
         report = load_pairs(checkpoint_dir)
-        state = AppState(report.pairs, Examples.load(examples_dir), report.errors)
+        pairs, errors = report.pairs, report.errors
+        if hub_repo:
+            try:
+                pairs = load_hub_pairs(hub_repo, hub_revision).pairs | pairs  # the Hub's pair first: the default
+            except hub.HubError as e:
+                errors.append(f"Hub pair not loaded, the shipped pairs stay in use: {e}")
+        state = AppState(pairs, Examples.load(examples_dir), errors)
         test = load_test_set()
         state.test_images = test[0] if test is not None else (state.examples.tensors() if state.examples.paths else None)
         return state
@@ -95,9 +102,20 @@ class AppState:
         return f"{n} real CIFAR-10 test images" + ("" if n > 100 else " (the shipped examples; set BNAPP_DATA for all 10,000)")
 
 
+MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
+
+
 def new_session() -> dict:
-    """Per browser session: the pairs trained here, the running trainer (for Stop), the run folder."""
-    return {"pairs": {}, "trainer": None, "dir": None, "runs": 0}
+    """Per browser session: the pairs trained or loaded here, the running trainer (for Stop), the run folder,
+    and the last run's (folder, pair name) for pushing to the Hub."""
+    return {"pairs": {}, "trainer": None, "dir": None, "runs": 0, "last_run": None}
+
+
+def _add_session_pair(session: dict, pair: Pair) -> None:
+    session["pairs"].pop(pair.name, None)
+    session["pairs"][pair.name] = pair
+    while len(session["pairs"]) > MAX_SESSION_PAIRS:
+        session["pairs"].pop(next(iter(session["pairs"])))
 
 
 def end_session(session: dict) -> None:
@@ -292,7 +310,8 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
         for t in TWINS:
             weights = save(result.models[t], result.metadata[t], out / f"{cfg.arch}-{t}")
             files += [str(weights), str(weights.with_suffix(".json"))]
-        session["pairs"][name] = Pair(name, result.models, result.metadata)
+        _add_session_pair(session, Pair(name, result.models, result.metadata))
+        session["last_run"] = (str(out), cfg.arch)
         summary = _run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
         yield (plots.training_curves(log), plots.evolution(points, unit), _progress_html(trainer.step, trainer.total_steps, 0, 0, "done"),
                summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.", files,
@@ -302,6 +321,31 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
     finally:
         trainer.stop()  # a closed tab or a cancelled event must not leave the run going
         session["trainer"] = None
+
+
+def load_from_hub(state: AppState, session: dict, repo_id: str, revision: str):
+    """Download a twin pair from a Hub model repo into this session's pair menu; a failure keeps what is there."""
+    try:
+        pairs = load_hub_pairs(repo_id, revision).pairs
+    except hub.HubError as e:
+        return gr.update(), f"**Could not load from the Hub:** {e}  \nThe pairs you had stay in use."
+    for pair in pairs.values():
+        _add_session_pair(session, pair)
+    first = next(iter(pairs))
+    return (gr.Dropdown(choices=_pair_choices(state, session), value=first),
+            f"Loaded **{', '.join(pairs)}** from the Hub: now selected in the model-pair menu.")
+
+
+def push_run(session: dict, repo_id: str, private: bool) -> str:
+    """Upload this session's last finished run (both twins + model card) to a Hub model repo."""
+    if session.get("last_run") is None:
+        raise gr.Error("Train a pair first: the last finished run of this session is what gets pushed.")
+    folder, pair_name = session["last_run"]
+    try:
+        url = hub.push_pair(folder, pair_name, repo_id, private=bool(private))
+    except hub.HubError as e:
+        raise gr.Error(str(e)) from None
+    return f"Pushed to **{repo_id.strip()}** in one commit: {url}"
 
 
 def stop_run(session: dict) -> str:
@@ -377,19 +421,28 @@ def _sweep_summary(rows: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
-              examples_dir: str | os.PathLike = ROOT / "examples") -> gr.Blocks:
-    state = AppState.load(checkpoint_dir, examples_dir)
+def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples_dir: str | os.PathLike = ROOT / "examples",
+              hub_repo: str | None = None, hub_revision: str | None = None) -> gr.Blocks:
+    state = AppState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision)
     for err in state.load_errors:
         print(f"bnapp: {err}")
+    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()})")
     choices = [(p.title, n) for n, p in state.pairs.items()]
-    default = "cnn" if "cnn" in state.pairs else (choices[0][1] if choices else None)
+    default = next(iter(state.pairs)) if hub_repo else ("cnn" if "cnn" in state.pairs else (choices[0][1] if choices else None))
+    gpu = hardware.gpu_task
 
     with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         if state.load_errors:
             gr.Markdown("**Some checkpoints could not be loaded:**\n" + "\n".join(f"- {e}" for e in state.load_errors))
         pair = gr.Dropdown(choices, value=default, label="Model pair", allow_custom_value=True)
+        with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
+            with gr.Row():
+                hub_repo_box = gr.Textbox(label="Hub model repo (owner/name)", placeholder="someone/bnapp-cifar10", scale=3)
+                hub_rev_box = gr.Textbox(label="Revision: branch, tag or commit (optional)", scale=2)
+                hub_load = gr.Button("Load", scale=1)
+            hub_note = gr.Markdown("A repo holding `NAME-bn` and `NAME-plain` safetensors + JSON, as "
+                                   "`python -m bnapp.push` uploads them. Downloads go to the standard HF cache.")
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -454,6 +507,11 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
             curves = gr.Plot(label="Training curves", show_label=False)
             summary = gr.Markdown()
             run_files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
+            with gr.Row(visible=bool(hub.saved_token())):
+                push_repo = gr.Textbox(label="Push this run's pair to the Hub: repo (owner/name)", scale=3)
+                push_private = gr.Checkbox(label="private repo", scale=1)
+                push_btn = gr.Button("Push to the Hub", scale=1)
+            push_note = gr.Markdown()
             evolution_plot = gr.Plot(label="Inside the networks while they train", show_label=False)
             with gr.Accordion("Experiment: learning-rate robustness", open=False):
                 gr.Markdown("Both twins at several learning rates, one short epoch each on 4096 images: BatchNorm "
@@ -477,22 +535,26 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints",
                 tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
 
         outputs = [bn_label, plain_label, seen, bars, verdict]
-        gr.on([image.change, pair.change], partial(compare, state), [image, pair, session], outputs, api_name="predict")
-        gr.on([files.change, pair.change], partial(compare_many, state), [files, pair, session], [gallery, table, many_note],
+        gr.on([image.change, pair.change], partial(gpu(compare, 20), state), [image, pair, session], outputs, api_name="predict")
+        gr.on([files.change, pair.change], partial(gpu(compare_many, 30), state), [files, pair, session], [gallery, table, many_note],
               api_name="predict_many")
-        gr.on([look.click, mode.change, layer.input], partial(activations, state),
+        gr.on([look.click, mode.change, layer.input], partial(gpu(activations, 30), state),
               [pair, source, n_images, mode, layer, image, session], [overview, hist, channels, layer, act_note],
               api_name="activations")
         recipe.change(recipe_defaults, [recipe], [arch, optimizer, epochs, batch_size, lr, train_subset], api_name=False)
-        start.click(partial(train_run, state), [session, arch, recipe, epochs, batch_size, lr, optimizer, placement,
+        start.click(partial(gpu(train_run, int(state.limits.max_seconds) + 120), state), [session, arch, recipe, epochs, batch_size, lr, optimizer, placement,
                                                 train_subset, seed],
                     [curves, evolution_plot, progress, summary, run_files, pair], api_name="train",
                     concurrency_id="train", concurrency_limit=1)
+        hub_load.click(partial(load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note],
+                       api_name="load_hub")
+        push_btn.click(push_run, [session, push_repo, push_private], [push_note], api_name="push",
+                       concurrency_id="train", concurrency_limit=1)
         stop.click(stop_run, [session], [progress], api_name="stop", queue=False)
-        sweep_btn.click(partial(run_lr_sweep, state), [arch, sweep_lrs], [sweep_plot, sweep_note], api_name="lr_sweep",
+        sweep_btn.click(partial(gpu(run_lr_sweep, 600), state), [arch, sweep_lrs], [sweep_plot, sweep_note], api_name="lr_sweep",
                         concurrency_id="train", concurrency_limit=1)
-        placement_btn.click(partial(run_placement, state), [arch], [placement_plot, placement_note], api_name="placement",
+        placement_btn.click(partial(gpu(run_placement, 600), state), [arch], [placement_plot, placement_note], api_name="placement",
                             concurrency_id="train", concurrency_limit=1)
-        tutorial_btn.click(partial(run_tutorial_table, state), None, [tutorial_out], api_name="tutorial_table",
+        tutorial_btn.click(partial(gpu(run_tutorial_table, int(state.limits.max_seconds) + 60), state), None, [tutorial_out], api_name="tutorial_table",
                            concurrency_id="train", concurrency_limit=1)
     return demo

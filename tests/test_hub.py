@@ -1,0 +1,197 @@
+"""Hub round trips against a loopback stand-in for the Hub (HF_ENDPOINT points at it): push, load,
+not found, private, incompatible, offline with and without a cached copy, and the app's BNAPP_HUB_REPO."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from huggingface_hub import ModelCard, constants
+
+from bnapp import hub, push
+from bnapp.checkpoints import base_metadata, save
+from bnapp.infer import InputSpec
+from bnapp.models import ModelConfig, build_pair
+from bnapp.predict import load_hub_pairs, load_pairs
+from conftest import ROOT, free_port
+from fakehub import TOKEN, FakeHub
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """A fresh Hub stand-in and a fresh HF cache; huggingface_hub reads these at import, so patch both."""
+    server = FakeHub()
+    for var, value in {"HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"),
+                       "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pair_dir(tmp_path):
+    out = tmp_path / "run"
+    for twin, model in build_pair("mlp", seed=3).items():
+        meta = base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {
+            "test_accuracy": 0.48 if twin == "bn" else 0.42, "test_images": 10000, "recipe": "tutorial",
+            "epochs": 5.0, "command": "python -m bnapp.train --arch mlp --recipe tutorial"}
+        save(model.eval(), meta, out / f"mlp-{twin}")
+    return out
+
+
+def test_push_then_load_round_trips(fake_hub, pair_dir):
+    url = hub.push_pair(pair_dir, "mlp", "alice/bn-twins", token=TOKEN)
+    assert url.startswith(fake_hub.url + "/alice/bn-twins/commit/")
+    files = fake_hub.repos["alice/bn-twins"].files("main")[1]
+    assert sorted(files) == ["README.md", "mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json", "mlp-plain.safetensors"]
+    assert sum(r.startswith("POST /api/models/alice/bn-twins/commit/") for r in fake_hub.requests) == 1  # one commit
+
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name == "pytorch" and "cifar10" in card.data.datasets and "bnapp" in card.data.tags
+    values = sorted(r.metric_value for r in card.data.eval_results)
+    assert values == [42.0, 48.0] and all(r.metric_type == "accuracy" for r in card.data.eval_results)
+
+    report = load_hub_pairs("alice/bn-twins")
+    pair = report.pairs["alice/bn-twins:mlp"]
+    local = load_pairs(pair_dir).pairs["mlp"]
+    x = torch.randn(4, 3, 32, 32)
+    for twin in ("bn", "plain"):
+        assert torch.equal(pair.models[twin](x), local.models[twin](x))
+    assert pair.metadata["bn"]["test_accuracy"] == 0.48
+    assert str(constants.HF_HUB_CACHE) in str(hub.download_pair("alice/bn-twins"))  # the standard HF cache
+
+
+def test_pinned_revision_and_unknown_revision(fake_hub, pair_dir):
+    first = hub.push_pair(pair_dir, "mlp", "alice/pinned", token=TOKEN).split("/")[-1]
+    hub.push_pair(pair_dir, "mlp", "alice/pinned", token=TOKEN)  # a second commit on main
+    assert first in str(hub.download_pair("alice/pinned", revision=first))
+    with pytest.raises(hub.HubError, match="no revision 'v9'"):
+        hub.download_pair("alice/pinned", revision="v9")
+
+
+@pytest.mark.parametrize("repo, message", [
+    ("nobody/nothing", "not found on the Hub"),
+    ("not a repo id!", "not a Hub repo id"),
+    ("justname", "owner/name"),
+    ("", "not a Hub repo id"),
+])
+def test_bad_or_missing_repo_is_a_clear_error(fake_hub, repo, message):
+    with pytest.raises(hub.HubError, match=message):
+        load_hub_pairs(repo)
+
+
+def test_private_repo_needs_a_token(fake_hub, pair_dir, monkeypatch):
+    hub.push_pair(pair_dir, "mlp", "alice/secret", token=TOKEN, private=True)
+    assert fake_hub.repos["alice/secret"].private
+    with pytest.raises(hub.HubError, match="private.*HF_TOKEN"):
+        hub.download_pair("alice/secret")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert "alice/secret:mlp" in load_hub_pairs("alice/secret").pairs
+
+
+def test_incompatible_repo_is_refused(fake_hub, pair_dir, tmp_path):
+    hub.push_pair(pair_dir, "mlp", "alice/broken", token=TOKEN)
+    repo = fake_hub.repos["alice/broken"]
+    sha = repo.refs["main"]
+    repo.commits[sha]["mlp-plain.safetensors"] = b"\x80\x04pickle, not safetensors"
+    with pytest.raises(hub.HubError, match="no compatible pair.*mlp-plain.safetensors"):
+        load_hub_pairs("alice/broken")
+    repo.commits["0" * 40] = {"README.md": b"# just a card", "model.bin": b"\x80\x04"}
+    repo.refs["other"] = "0" * 40
+    with pytest.raises(hub.HubError, match="holds no bnapp twin pair"):
+        hub.download_pair("alice/broken", revision="other")
+
+
+def test_offline_uses_the_cached_copy_or_says_so(fake_hub, pair_dir, monkeypatch, tmp_path):
+    hub.push_pair(pair_dir, "mlp", "alice/cached", token=TOKEN)
+    online = hub.download_pair("alice/cached")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    before = len(fake_hub.requests)
+    assert hub.download_pair("alice/cached") == online and "alice/cached:mlp" in load_hub_pairs("alice/cached").pairs
+    assert len(fake_hub.requests) == before  # offline: the Hub was not asked
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(hub.HubError, match="HF_HUB_OFFLINE is set.*not in the local cache"):
+        hub.download_pair("alice/cached")
+
+
+def test_hub_down_is_a_clear_error(fake_hub, monkeypatch):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
+    with pytest.raises(hub.HubError, match="Cannot reach the Hub"):
+        hub.download_pair("alice/anything")
+
+
+def test_push_needs_a_token_and_a_complete_pair(fake_hub, pair_dir):
+    with pytest.raises(hub.HubError, match="HF_TOKEN"):
+        hub.push_pair(pair_dir, "mlp", "alice/x")
+    with pytest.raises(hub.HubError, match="No pair 'cnn'"):
+        hub.push_pair(pair_dir, "cnn", "alice/x", token=TOKEN)
+    (pair_dir / "mlp-plain.safetensors").unlink()
+    with pytest.raises(hub.HubError, match="missing mlp-plain.safetensors"):
+        hub.push_pair(pair_dir, "mlp", "alice/x", token=TOKEN)
+    with pytest.raises(hub.HubError, match="Could not push"):
+        hub.push_pair(ROOT / "checkpoints", "mlp", "alice/x", token="hf_wrong")
+    assert "alice/x" not in fake_hub.repos
+
+
+def test_push_cli(fake_hub, pair_dir, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    push.main(["--repo", "bob/cli-pair", "--checkpoints", str(pair_dir), "--pair", "mlp"])
+    assert "bob/cli-pair" in capsys.readouterr().out and "bob/cli-pair" in fake_hub.repos
+    with pytest.raises(SystemExit) as e:
+        push.main(["--repo", "bob/cli-pair", "--checkpoints", str(pair_dir), "--pair", "cnn"])
+    assert "No pair 'cnn'" in str(e.value)
+
+
+def _start_app(env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Running on" in line or proc.poll() is not None:
+            break
+    assert proc.poll() is None, "".join(lines)
+    return proc, "".join(lines)
+
+
+def test_app_starts_with_a_hub_pair_and_survives_a_missing_one(fake_hub, pair_dir, tmp_path):
+    from gradio_client import Client, handle_file
+
+    hub.push_pair(pair_dir, "mlp", "alice/for-app", token=TOKEN)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-app"), "BNAPP_HUB_REPO": "alice/for-app"}
+    env.pop("HF_HUB_CACHE", None)
+    port = free_port()
+    proc, out = _start_app(env, port)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        image = handle_file(str(sorted((ROOT / "examples").glob("*.png"))[0]))
+        bn, plain, *_ = client.predict(image, "alice/for-app:mlp", api_name="/predict")
+        assert abs(sum(c["confidence"] for c in bn["confidences"]) - 1) < 1e-4 and plain["label"]
+        assert "alice/for-app:mlp" in out
+        _, note = client.predict("nobody/missing", "", api_name="/load_hub")
+        assert "not found on the Hub" in note
+        bn2, *_ = client.predict(image, "cnn", api_name="/predict")  # the shipped pairs are still there
+        assert bn2["label"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert (tmp_path / "hf-app" / "hub" / "models--alice--for-app").is_dir()
+
+    env["BNAPP_HUB_REPO"] = "nobody/missing"
+    proc, out = _start_app(env, free_port())
+    proc.terminate()
+    proc.wait(30)
+    assert "nobody/missing was not found on the Hub" in out
