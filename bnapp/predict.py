@@ -38,13 +38,15 @@ class Pair:
     name: str
     models: dict[str, nn.Module]  # "bn" and "plain"
     metadata: dict[str, dict]
+    origin: str = "local"  # "local" (a checkpoint folder) or "hub"
 
     @property
     def title(self) -> str:
         meta = self.metadata["bn"]
         acc = ", ".join(f"{t} {100 * self.metadata[t]['test_accuracy']:.1f}%" for t in ("bn", "plain")
                         if self.metadata[t].get("test_accuracy") is not None)
-        base = PAIR_TITLES.get(self.name, f"{meta['arch'].upper()} pair '{self.name}'")
+        base = (f"{meta['arch'].upper()} pair '{self.name}' from the Hub" if self.origin == "hub" else
+                PAIR_TITLES.get(self.name, f"{meta['arch'].upper()} pair '{self.name}'"))
         return f"{base} -- test accuracy {acc}" if acc else base
 
     def spec(self, twin: str) -> InputSpec:
@@ -82,6 +84,8 @@ def load_hub_pairs(repo_id: str, revision: str | None = None) -> PairLoadReport:
     report = load_pairs(folder, prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
     if not report.pairs:
         raise hub.HubError(f"{repo_id}: no compatible pair -- " + "; ".join(report.errors))
+    for pair in report.pairs.values():
+        pair.origin = "hub"
     return report
 
 

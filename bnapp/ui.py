@@ -255,7 +255,8 @@ def _progress_html(done: int, total: int, eta: float, ips: float, label: str) ->
 
 
 def _pair_choices(state: AppState, session: dict) -> list[tuple[str, str]]:
-    return [(p.title if n in state.pairs else f"{p.title} [trained here]", n) for n, p in _all_pairs(state, session).items()]
+    return [(p.title if n in state.pairs or p.origin == "hub" else f"{p.title} [trained here]", n)
+            for n, p in _all_pairs(state, session).items()]
 
 
 def _run_summary(result_meta: dict[str, dict], log: RunLog, seconds: float, stopped: bool) -> str:

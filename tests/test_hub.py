@@ -167,11 +167,12 @@ def _start_app(env: dict, port: int) -> subprocess.Popen:
     return proc, "".join(lines)
 
 
-def test_app_starts_with_a_hub_pair_and_survives_a_missing_one(fake_hub, pair_dir, tmp_path):
+def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, pair_dir, tmp_path, synthetic_npz):
     from gradio_client import Client, handle_file
 
     hub.push_pair(pair_dir, "mlp", "alice/for-app", token=TOKEN)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-app"), "BNAPP_HUB_REPO": "alice/for-app"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-app"),
+           "BNAPP_HUB_REPO": "alice/for-app", "HF_TOKEN": TOKEN, "BNAPP_DATA": str(synthetic_npz)}
     env.pop("HF_HUB_CACHE", None)
     port = free_port()
     proc, out = _start_app(env, port)
@@ -185,6 +186,15 @@ def test_app_starts_with_a_hub_pair_and_survives_a_missing_one(fake_hub, pair_di
         assert "not found on the Hub" in note
         bn2, *_ = client.predict(image, "cnn", api_name="/predict")  # the shipped pairs are still there
         assert bn2["label"]
+        with pytest.raises(Exception, match="Train a pair first"):
+            client.predict("carol/run", False, api_name="/push")
+        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0,
+                                                 api_name="/train").result()
+        assert pair["value"] == "run1-mlp" and "Final test accuracy" in summary
+        note = client.predict("carol/run", True, api_name="/push")
+        assert "carol/run" in note and fake_hub.repos["carol/run"].private
+        assert sorted(fake_hub.repos["carol/run"].files("main")[1]) == sorted(
+            ["README.md", "mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json", "mlp-plain.safetensors"])
     finally:
         proc.terminate()
         proc.wait(30)
