@@ -1,11 +1,21 @@
-"""What every bench prints first: the machine, so figures are only compared within one run."""
+"""What every bench shares: the machine line printed first (figures are only compared within one run),
+the dataset path, and the app started the way people start it."""
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 from bnapp import hardware
 
-
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine_line() -> str:
@@ -19,16 +29,44 @@ def data_path() -> str:
     return path
 
 
-def launch_local_app():
-    """The app on a free loopback port, as `python app.py` builds it; returns (demo, url)."""
-    import socket
-
-    from bnapp.ui import build_app
-
+@contextlib.contextmanager
+def app_process(timeout: float = 120) -> Iterator[tuple[str, int]]:
+    """`python app.py` on a free loopback port, in its own process so the bench's clients do not share
+    the server's interpreter; yields (URL, pid) and stops the app afterwards."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo = build_app()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                                                  quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the app
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()}")
+            try:
+                urllib.request.urlopen(url + "config", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"app.py did not answer on {url} within {timeout:g} s") from None
+                time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -6,6 +6,8 @@ is in progress. Prints errors, p50/p95 latency and throughput (target: 0 errors,
 from __future__ import annotations
 
 import argparse
+import re
+import ssl
 import statistics
 import sys
 import threading
@@ -14,62 +16,79 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import data_path, launch_local_app, machine_line  # noqa: E402
+from bench.common import ROOT, app_process, cpu_seconds, data_path, machine_line  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def training_step(job) -> int:
+    """The step number in the run's latest progress line ("training: step 12/124 ...")."""
+    found = re.search(r"step (\d+)/", job.outputs()[-1][2])
+    return int(found.group(1)) if found else 0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=25)
+    ap.add_argument("--no-training", action="store_true", help="the same load with no run in progress, for comparison")
     a = ap.parse_args()
     data_path()
     print(machine_line())
     from gradio_client import Client, handle_file
 
-    demo, url = launch_local_app()
     examples = sorted((ROOT / "examples").glob("*.png"))
-    trainer = Client(url, verbose=False)
-    job = trainer.submit("cnn", "quick", 4, 256, 0.2, "sgd", "before", 8000, 0, api_name="/train")
-    while len(job.outputs()) < 2:  # the run is really training before the load starts
-        time.sleep(0.2)
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
+    with app_process() as (url, server_pid):
+        trainer = Client(url, verbose=False)
+        job = None if a.no_training else trainer.submit("cnn", "quick", 4, 256, 0.2, "sgd", "before", 8000, 0,
+                                                         api_name="/train")
+        while job and len(job.outputs()) < 2:  # the run is really training before the load starts
+            time.sleep(0.2)
+        step_before = training_step(job) if job else 0
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
 
-    def worker(k: int) -> None:
-        c = Client(url, verbose=False)
-        for i in range(a.requests):
-            f = handle_file(str(examples[(k + i) % len(examples)]))
-            t = time.perf_counter()
-            try:
-                bn, plain, *_ = c.predict(f, "cnn", api_name="/predict")
-                assert bn["label"] and plain["label"]
-                with lock:
-                    latencies.append(time.perf_counter() - t)
-            except Exception as e:  # counted, never fatal: this is what the bench measures
-                with lock:
-                    errors.append(f"{type(e).__name__}: {e}")
+        tls = ssl.create_default_context()  # shared: gradio_client would build one per upload and download,
+        # loading the CA bundle each time (~2/3 of this process's CPU), which on 2 cores the server pays for
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    training = not job.done()
-    trainer.predict(api_name="/stop")
-    job.result(timeout=120)
+        def worker(k: int) -> None:
+            c = Client(url, verbose=False, ssl_verify=tls)  # httpx takes an SSLContext as `verify`
+            for i in range(a.requests):
+                f = handle_file(str(examples[(k + i) % len(examples)]))
+                t = time.perf_counter()
+                try:
+                    bn, plain, *_ = c.predict(f, "cnn", api_name="/predict")
+                    assert bn["label"] and plain["label"]
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+                except Exception as e:  # counted, never fatal: this is what the bench measures
+                    with lock:
+                        errors.append(f"{type(e).__name__}: {e}")
+
+        t0, server_cpu0, own_cpu0 = time.perf_counter(), cpu_seconds(server_pid), time.process_time()
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        server_cpu, own_cpu = cpu_seconds(server_pid) - server_cpu0, time.process_time() - own_cpu0
+        training = job is not None and not job.done()
+        if job:
+            steps_during = training_step(job) - step_before
+            trainer.predict(api_name="/stop")
+            job.result(timeout=300)
     ms = sorted(1000 * x for x in latencies)
     p95 = statistics.quantiles(ms, n=20)[18] if len(ms) >= 2 else float("nan")
-    print(f"{a.clients} clients x {a.requests} predictions, training run in progress throughout: {training}")
+    print(f"{a.clients} clients x {a.requests} predictions, " + (
+        f"training run in progress throughout: {training} ({steps_during} training steps of 2 x 256 images "
+        "during the load)" if job else "no training run"))
     print(f"errors {len(errors)}; latency p50 {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms; "
           f"throughput {len(ms) / wall:.1f} predictions/s over {wall:.1f} s")
+    n = max(1, len(ms) + len(errors))
+    print(f"CPU per prediction: app {1000 * server_cpu / n:.0f} ms (training included), "
+          f"these {a.clients} clients {1000 * own_cpu / n:.0f} ms")
     for e in errors[:5]:
         print("  error:", e)
-    demo.close()
 
 
 if __name__ == "__main__":

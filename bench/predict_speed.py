@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import statistics
 import sys
 import time
@@ -13,15 +14,42 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import launch_local_app, machine_line  # noqa: E402
+from bench.common import ROOT, app_process, machine_line  # noqa: E402
 from bnapp.predict import load_pairs, open_image, predict_images  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentiles(ms: list[float]) -> str:
     q = statistics.quantiles(ms, n=20)
     return f"p50 {statistics.median(ms):6.1f} ms  p95 {q[18]:6.1f} ms  (n={len(ms)})"
+
+
+def time_calls(call, n: int) -> list[float]:
+    for _ in range(5):
+        call()
+    ms = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        ms.append(1000 * (time.perf_counter() - t))
+    return ms
+
+
+def client_floor(example: Path, n: int, **client_options) -> list[float]:
+    """The same upload to a Gradio endpoint that does nothing: what gradio_client and the queue cost
+    on this machine, whatever the app does."""
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    with gr.Blocks() as demo:
+        img, out = gr.Image(type="filepath"), gr.Textbox()
+        img.change(lambda path: "ok", img, out, api_name="nothing")
+    demo.queue().launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False, **client_options)
+        f = handle_file(str(example))
+        return time_calls(lambda: client.predict(f, api_name="/nothing"), n)
+    finally:
+        demo.close()
 
 
 def main() -> None:
@@ -31,30 +59,23 @@ def main() -> None:
     print(machine_line())
     pair = load_pairs(ROOT / "checkpoints").pairs["cnn"]
     example = sorted((ROOT / "examples").glob("*.png"))[0]
-    for _ in range(10):
-        predict_images(pair, [open_image(example)])
-    ms = []
-    for _ in range(a.n):
-        t = time.perf_counter()
-        predict_images(pair, [open_image(example)])
-        ms.append(1000 * (time.perf_counter() - t))
+    ms = time_calls(lambda: predict_images(pair, [open_image(example)]), a.n)
     print(f"server-side, one image, both CNN twins (fp32, flip+shift TTA: 6 views): {percentiles(ms)}")
 
     from gradio_client import Client, handle_file
 
-    demo, url = launch_local_app()
-    client = Client(url, verbose=False)
-    f = handle_file(str(example))
-    for _ in range(5):
-        client.predict(f, "cnn", api_name="/predict")
-    ms = []
-    for _ in range(min(a.n, 100)):
-        t = time.perf_counter()
-        client.predict(f, "cnn", api_name="/predict")
-        ms.append(1000 * (time.perf_counter() - t))
-    print(f"gradio_client round trip on loopback, /predict with the CNN pair: {percentiles(ms)}")
-    demo.close()
-
+    # gradio_client builds a TLS context (loading the CA bundle) for every upload and download, even over
+    # plain http; a client that passes one shared context (httpx takes an SSLContext as `verify`) skips that.
+    clients = {"default gradio_client": {}, "gradio_client with one shared TLS context": {"ssl_verify": ssl.create_default_context()}}
+    with app_process() as (url, _):
+        for kind, options in clients.items():
+            client = Client(url, verbose=False, **options)
+            f = handle_file(str(example))
+            ms = time_calls(lambda: client.predict(f, "cnn", api_name="/predict"), min(a.n, 100))
+            print(f"{kind}, round trip on loopback, /predict with the CNN pair (app.py in its own process): {percentiles(ms)}")
+    for kind, options in clients.items():
+        print(f"{kind}, the same upload to a Gradio endpoint that does nothing (the floor): "
+              f"{percentiles(client_floor(example, min(a.n, 100), **options))}")
 
 if __name__ == "__main__":
     main()
