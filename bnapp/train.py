@@ -28,6 +28,7 @@ from .infer import InputSpec
 from .models import ARCHS, PLACEMENTS, ModelConfig, build_pair, init_whitening
 
 TWINS = ("bn", "plain")
+MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see hardware.CoreShare)
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ class PairTrainer:
                 if self.cfg.arch == "cnn":
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = y_all[idx].to(self.device)
+                hardware.cores.wait_for_interactive(MAX_YIELD_PER_STEP)
                 self._train_step(x, y)
                 self.step += 1
                 images_since += len(y) * sum(t.diverged_at is None for t in self.twins.values())

@@ -50,6 +50,27 @@ running statistics, purple, which is how far this batch is from the training ave
 SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
 
 
+def _save_pil_to_cache_atomically(img: Image.Image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """Gradio's `processing_utils.save_pil_to_cache` (6.31) rewrites a content-addressed file in place, so
+    two requests showing the same image (two people clicking one example) can serve each other a
+    half-written file. Same file names; written once, under a temporary name renamed into place."""
+    data = gr.processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / gr.processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if path.exists():
+        os.utime(path)  # `delete_cache` ages files by ctime: a file handed out again is young again
+        return str(path)
+    fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(staging, path)
+    return str(path)
+
+
+gr.processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically
+
+
 def raw_image(**kwargs) -> gr.Image:
     """An image drop zone (upload or paste) that hands the uploaded file to bnapp's own defensive
     decoder instead of Gradio's, so every bad file gets bnapp's clear message. (Overridden on the
@@ -215,7 +236,8 @@ def activations(state: AppState, pair_name: str, source: str, n: float, mode: st
         images = stats.sample(state.test_images, n, seed)
         what = f"{n} of {state.test_source}"
     try:
-        result = stats.record_pair(pair.models, {t: pair.spec(t) for t in pair.models}, images, mode)
+        with hardware.cores.interactive():
+            result = stats.record_pair(pair.models, {t: pair.spec(t) for t in pair.models}, images, mode)
     except ValueError as e:  # e.g. train mode with one image
         raise gr.Error(str(e)) from None
     bn_layers, plain_layers = result["bn"], result["plain"]
@@ -294,7 +316,7 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
     specs = {t: trainer.spec for t in TWINS}
     no_change = gr.update()
     try:
-        for ev in trainer.run():
+        for ev in hardware.in_background(trainer.run(), stop=trainer.stop):
             log.add(ev)
             if ev.kind == "log" and ev.test_acc:
                 points.append((ev.step, stats.evolution_point({t: trainer.twins[t].model for t in TWINS}, specs, probe, unit)))
@@ -536,7 +558,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                 tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
 
         outputs = [bn_label, plain_label, seen, bars, verdict]
-        gr.on([image.change, pair.change], partial(gpu(compare, 20), state), [image, pair, session], outputs, api_name="predict")
+        gr.on([image.change, pair.change], partial(gpu(compare, 20), state), [image, pair, session], outputs, api_name="predict",
+              concurrency_limit=16)
         gr.on([files.change, pair.change], partial(gpu(compare_many, 30), state), [files, pair, session], [gallery, table, many_note],
               api_name="predict_many")
         gr.on([look.click, mode.change, layer.input], partial(gpu(activations, 30), state),

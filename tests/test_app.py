@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +195,31 @@ def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_
     (broken / "mlp-bn.safetensors").write_bytes((ckpt / "mlp-bn.safetensors").read_bytes())
     state = AppState.load(broken, root / "examples")
     assert list(state.pairs) == ["mlp"] and "cnn" in state.load_errors[0]
+
+
+def test_cached_images_are_never_served_half_written(tmp_path):
+    """Gradio 6.31 rewrites a cached image in place, so while two requests show the same image a
+    download could read a truncated file (seen under the load bench). bnapp's replacement writes each
+    cached image once, atomically: a reader racing a writer always reads the whole file."""
+    import gradio as gr
+
+    import bnapp.ui  # noqa: F401 -- installs the replacement
+
+    img = Image.effect_noise((160, 160), 64).convert("RGB")
+    path = Path(gr.processing_utils.save_pil_to_cache(img, str(tmp_path)))
+    whole = path.read_bytes()
+    stop = threading.Event()
+
+    def save_again():
+        while not stop.is_set():
+            assert gr.processing_utils.save_pil_to_cache(img, str(tmp_path)) == str(path)
+
+    writer = threading.Thread(target=save_again)
+    writer.start()
+    try:
+        reads = [path.read_bytes() for _ in range(3000)]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(r == whole for r in reads)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging file left behind

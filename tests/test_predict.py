@@ -1,11 +1,14 @@
 """Preprocessing: every kind of image a person might drop in, generated here."""
 import io
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from bnapp import hardware
 from bnapp import predict as P
 from bnapp.checkpoints import base_metadata, save
 from bnapp.infer import InputSpec
@@ -110,3 +113,38 @@ def test_examples_know_their_labels_by_pixels(tmp_path):
     first = P.open_image(ex.paths[0])
     assert ex.truth(first) == rows[0]["label"]
     assert ex.truth(Image.new("RGB", (32, 32))) is None
+
+
+def test_requests_waiting_for_the_cores_are_answered_by_one_pass(monkeypatch):
+    """Concurrent requests are combined into one forward pass per pair, and each gets exactly the
+    probabilities it would get alone (eval-mode BN: an image's output ignores its batch-mates)."""
+    pairs = {}
+    for arch in ("mlp", "cnn"):
+        models = {t: m.eval() for t, m in build_pair(arch, seed=3).items()}
+        meta = {t: base_metadata(ModelConfig(arch, t == "bn"), InputSpec(tta="flip")) for t in models}
+        pairs[arch] = P.Pair(arch, models, meta)
+    gen = torch.Generator().manual_seed(0)
+    asks = [(pairs["cnn" if i % 3 else "mlp"], torch.randint(0, 256, (1 + i % 2, 3, 32, 32), dtype=torch.uint8, generator=gen))
+            for i in range(6)]
+    alone = [P._softmax_pair(p, x) for p, x in asks]
+    passes = []
+    real = P._softmax_pair
+    monkeypatch.setattr(P, "_softmax_pair", lambda p, x: passes.append((p.name, len(x))) or real(p, x))
+    answers = [None] * len(asks)
+
+    def ask(i):
+        answers[i] = P.probabilities(*asks[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+    with hardware.cores.interactive():  # the cores are busy: all six requests queue up
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(P._combiner._pending) < len(asks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for t in threads:
+        t.join()
+    assert sorted(passes) == [("cnn", 6), ("mlp", 3)]  # one pass per pair for all six
+    for got, want in zip(answers, alone):
+        for twin in ("bn", "plain"):
+            assert torch.allclose(got[twin], want[twin], atol=1e-5)
