@@ -62,6 +62,8 @@ def test_example_click_shows_both_twins(page):
     assert "Both twins say" in page.content() or "twins disagree" in page.content()
     for which in ("With BatchNorm", "Without BatchNorm"):
         assert "%" in label_text(page, which)
+    page.locator(".js-plotly-plot").first.wait_for()  # the grouped bar chart of both twins has rendered
+    assert page.locator(".js-plotly-plot .bars").count() >= 1
     shot(page, "compare-example")
 
 
