@@ -7,7 +7,7 @@ nothing changes.
 
 Interactive requests come first: `cores` (a `CoreShare`) runs their forward passes one at a time and
 tells a training run to wait while any is in flight, and `in_background` runs training on a thread at
-the lowest CPU priority, so it takes only the cores that people's requests leave idle.
+the lowest CPU priority (SCHED_IDLE), so it takes only the cores that people's requests leave idle.
 """
 from __future__ import annotations
 
@@ -124,11 +124,14 @@ cores = CoreShare()
 
 
 def lower_thread_priority() -> None:
-    """nice 19 for the calling thread on Linux (threads it starts, such as OpenMP's workers, inherit it);
-    nothing elsewhere, where `os.setpriority` would lower the whole process."""
+    """SCHED_IDLE (and nice 19) for the calling thread on Linux: it runs only when nothing else wants the
+    CPU, and any request that wakes up preempts it at once; threads it starts, such as OpenMP's
+    workers, inherit this. Nothing elsewhere, where `os.setpriority` would lower the whole process."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
 
 
 def in_background(items: Iterator[T], stop: Callable[[], None] | None = None) -> Iterator[T]:

@@ -93,16 +93,20 @@ def test_interactive_passes_run_one_at_a_time():
 
 
 def test_in_background_hands_over_items_at_low_priority():
+    def policy() -> tuple[int, int]:
+        tid = threading.get_native_id()
+        return os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)
+
     def numbers():
         for i in range(3):
-            yield i, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name
+            yield i, policy(), threading.current_thread().name
 
     got = list(hardware.in_background(numbers()))
     assert [g[0] for g in got] == [0, 1, 2]
     assert all(name == "bnapp-background" for *_, name in got)
     if sys.platform.startswith("linux"):
-        assert all(nice == 19 for _, nice, _ in got)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != 19  # the caller keeps its priority
+        assert all(p == (19, os.SCHED_IDLE) for _, p, _ in got)
+        assert policy() != (19, os.SCHED_IDLE)  # the caller keeps its priority
 
 
 def test_in_background_raises_the_workers_error_in_the_caller():
