@@ -1,7 +1,8 @@
-"""Load on loopback: 16 concurrent gradio_client clients each send 25 predictions while a training run
-is in progress. Prints errors, p50/p95 latency and throughput (target: 0 errors, p95 <= 1 s).
+"""Load on loopback: 16 concurrent gradio_client clients each send 25 predictions to `python app.py`
+(its own process) while a training run is in progress. Prints errors, p50/p95 latency, throughput and
+CPU per prediction (target: 0 errors, p95 <= 1 s); `--no-training` gives the same load without a run.
 
-    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25]
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25] [--no-training]
 """
 from __future__ import annotations
 
