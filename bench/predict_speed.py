@@ -1,11 +1,13 @@
 """Prediction latency with the shipped CNN pair: (1) server-side side-by-side prediction for one image
-(decode, crop/resize, both twins, probabilities); (2) a gradio_client round trip on loopback.
+(decode, crop/resize, both twins, probabilities) in fp32 and, where the CPU or GPU is fast at it,
+bf16; (2) a gradio_client round trip on loopback to `app.py` (which predicts in bf16 there).
 
     python bench/predict_speed.py [--n 200]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import ssl
 import statistics
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, app_process, machine_line  # noqa: E402
+from bnapp import hardware, infer  # noqa: E402
 from bnapp.predict import load_pairs, open_image, predict_images  # noqa: E402
 
 
@@ -57,10 +60,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     a = ap.parse_args()
     print(machine_line())
-    pair = load_pairs(ROOT / "checkpoints").pairs["cnn"]
     example = sorted((ROOT / "examples").glob("*.png"))[0]
-    ms = time_calls(lambda: predict_images(pair, [open_image(example)]), a.n)
-    print(f"server-side, one image, both CNN twins (fp32, flip+shift TTA: 6 views): {percentiles(ms)}")
+    precisions = ["fp32"] + (["bf16"] if infer.resolve_precision("auto", hardware.device()) == "bf16" else [])
+    for precision in precisions:
+        os.environ["BNAPP_PRECISION"] = precision
+        pair = load_pairs(ROOT / "checkpoints").pairs["cnn"]
+        ms = time_calls(lambda: predict_images(pair, [open_image(example)]), a.n)
+        print(f"server-side, one image, both CNN twins ({precision}, flip+shift TTA: 6 views): {percentiles(ms)}")
+    os.environ.pop("BNAPP_PRECISION", None)
+    print(f"app.py predicts in {infer.prediction_precision(hardware.device())} here (BNAPP_PRECISION=auto)")
 
     from gradio_client import Client, handle_file
 

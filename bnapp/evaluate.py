@@ -18,9 +18,10 @@ from .data import Cifar10, DatasetError, load_cifar10
 from .infer import InputSpec
 
 
-def class_report(model: nn.Module, spec: InputSpec, data: Cifar10) -> dict:
-    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class)."""
-    pred = infer.logits(model, data.x_test, spec).argmax(1)
+def class_report(model: nn.Module, spec: InputSpec, data: Cifar10, precision: str = "fp32") -> dict:
+    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class), predicted in
+    `precision` as the app does (`infer.for_inference`)."""
+    pred = infer.logits(infer.for_inference(model, precision), data.x_test, spec).argmax(1)
     confusion = torch.zeros(10, 10, dtype=torch.int64)
     confusion.index_put_((data.y_test, pred), torch.ones_like(pred), accumulate=True)
     per_class = confusion.diag().float() / confusion.sum(1).clamp(min=1)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", help="checkpoint files (x.safetensors, x.json or x) or folders")
     p.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
+    p.add_argument("--precision", choices=infer.PRECISIONS, default="fp32",
+                   help="predict in fp32 or bf16 ('auto': what the app uses on this machine)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {checkpoint, test_accuracy}")
     args = p.parse_args(argv)
     try:
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    precision = infer.resolve_precision(args.precision, torch.device("cpu"))
     results, failed = [], 0
     for stem in checkpoint_stems(args.checkpoints):
         try:
@@ -62,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        report = class_report(model, InputSpec.from_dict(meta["input"]), data)
+        report = class_report(model, InputSpec.from_dict(meta["input"]), data, precision)
         results.append(dict(checkpoint=str(stem.with_suffix(".safetensors")) if stem.suffix == "" else str(stem),
                             test_accuracy=report["test_accuracy"], per_class_accuracy=report["per_class_accuracy"]))
     if args.json:
         print(json.dumps([{"checkpoint": r["checkpoint"], "test_accuracy": r["test_accuracy"]} for r in results]))
     else:
         for r in results:
-            print(f"{r['checkpoint']}: test accuracy {100 * r['test_accuracy']:.2f}%")
+            print(f"{r['checkpoint']}: test accuracy {100 * r['test_accuracy']:.2f}% ({precision})")
             print("  " + "  ".join(f"{c} {100 * a:.1f}%" for c, a in r["per_class_accuracy"].items()))
     return 1 if failed else 0
 

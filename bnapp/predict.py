@@ -41,12 +41,22 @@ class Pair:
     models: dict[str, nn.Module]  # "bn" and "plain"
     metadata: dict[str, dict]
     origin: str = "local"  # "local" (a checkpoint folder) or "hub"
+    precision: str = field(init=False)  # what predictions run in (`infer.prediction_precision`)
+    predictors: dict[str, nn.Module] = field(init=False, repr=False)  # `models` as predictions run them
+
+    def __post_init__(self) -> None:
+        self.precision = infer.prediction_precision(next(self.models["bn"].parameters()).device)
+        self.predictors = {t: infer.for_inference(m, self.precision) for t, m in self.models.items()}
+
+    def accuracy(self, twin: str) -> float | None:
+        """The twin's test accuracy as this pair predicts: in its precision where that was measured."""
+        meta = self.metadata[twin]
+        return meta.get("test_accuracy_by_precision", {}).get(self.precision, meta.get("test_accuracy"))
 
     @property
     def title(self) -> str:
         meta = self.metadata["bn"]
-        acc = ", ".join(f"{t} {100 * self.metadata[t]['test_accuracy']:.1f}%" for t in ("bn", "plain")
-                        if self.metadata[t].get("test_accuracy") is not None)
+        acc = ", ".join(f"{t} {100 * self.accuracy(t):.1f}%" for t in ("bn", "plain") if self.accuracy(t) is not None)
         base = (f"{meta['arch'].upper()} pair '{self.name}' from the Hub" if self.origin == "hub" else
                 PAIR_TITLES.get(self.name, f"{meta['arch'].upper()} pair '{self.name}'"))
         return f"{base} -- test accuracy {acc}" if acc else base
@@ -151,7 +161,7 @@ def image_tensor(small: Image.Image) -> torch.Tensor:
 
 
 def _softmax_pair(pair: Pair, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {t: torch.softmax(infer.logits(m, images, pair.spec(t)), dim=1) for t, m in pair.models.items()}
+    return {t: torch.softmax(infer.logits(m, images, pair.spec(t)), dim=1) for t, m in pair.predictors.items()}
 
 
 @dataclass

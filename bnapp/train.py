@@ -169,7 +169,7 @@ def _number(name: str, value, lo: float, hi: float, env: str | None, whole: bool
 @dataclass
 class Progress:
     """One event of a run. `kind` is "log" (every log_every steps), "epoch" (with test accuracy)
-    or "done" (final, with the full-precision test accuracy and `stopped` if cut short)."""
+    or "done" (final, with the test accuracy as the app predicts and `stopped` if cut short)."""
 
     kind: str
     step: int
@@ -287,6 +287,7 @@ class PairTrainer:
             raise ValueError(f"batch size {r.batch_size} is larger than the training set ({len(self.data.y_train)} images)")
         self.device = hardware.device() if cfg.device == "auto" else torch.device(cfg.device)
         self.precision = infer.resolve_precision(r.precision, self.device)
+        self.test_precision = infer.prediction_precision(self.device)
         self.spec = r.input_spec()
         self.steps_per_epoch = len(self.data.y_train) // r.batch_size
         self.total_steps = max(1, math.ceil(self.steps_per_epoch * r.epochs))
@@ -364,8 +365,8 @@ class PairTrainer:
             self._end_epoch(epoch)
             yield self._event("epoch", float(epoch), 0.0, start)
         self._seconds += time.perf_counter() - start
-        for t in self.twins.values():  # final: fp32 and the recipe's TTA, exactly as the app predicts
-            t.report = class_report(t.model, self.spec, self.data)
+        for t in self.twins.values():  # final: the recipe's TTA and precision, exactly as the app predicts
+            t.report = class_report(t.model, self.spec, self.data, self.test_precision)
             t.test_accuracy = t.report["test_accuracy"]
         yield self._event("done", self.step / max(1, self.steps_per_epoch), 0.0, start, final=True)
 
@@ -485,8 +486,11 @@ class PairTrainer:
                 device=str(self.device),
                 hardware=hardware.describe(),
                 history=t.history,
-                history_note=f"test_acc per epoch: {self.precision}, no TTA; test_accuracy: fp32, tta={self.spec.tta}",
+                history_note=f"test_acc per epoch: {self.precision}, no TTA; "
+                             f"test_accuracy: {self.test_precision}, tta={self.spec.tta}",
                 test_accuracy=t.test_accuracy,
+                test_precision=self.test_precision,
+                test_accuracy_by_precision={self.test_precision: t.test_accuracy},
                 **{k: v for k, v in t.report.items() if k != "test_accuracy"},
                 diverged_at_step=t.diverged_at,
                 stopped_early=self.stopped_early,

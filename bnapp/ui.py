@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from . import hardware, hub, plots, stats
+from . import hardware, hub, infer, plots, stats
 from .checkpoints import save
 from .data import Cifar10, DatasetError, load_cifar10, load_test_set
 from .experiments import lr_sweep, placement_runs, tutorial_lines
@@ -449,7 +449,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
     state = AppState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision)
     for err in state.load_errors:
         print(f"bnapp: {err}")
-    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()})")
+    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
+          f"predicting in {infer.prediction_precision(hardware.device())}")
     choices = [(p.title, n) for n, p in state.pairs.items()]
     default = next(iter(state.pairs)) if hub_repo else ("cnn" if "cnn" in state.pairs else (choices[0][1] if choices else None))
     gpu = hardware.gpu_task

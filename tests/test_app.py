@@ -223,3 +223,14 @@ def test_cached_images_are_never_served_half_written(tmp_path):
         writer.join()
     assert all(r == whole for r in reads)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging file left behind
+
+
+def test_app_refuses_an_unknown_precision():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "BNAPP_PRECISION": "half"}
+    r = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "must be one of auto, fp32, bf16, not 'half'" in r.stderr

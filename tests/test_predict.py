@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bnapp import hardware
+from bnapp import hardware, infer
 from bnapp import predict as P
 from bnapp.checkpoints import base_metadata, save
 from bnapp.infer import InputSpec
@@ -145,6 +145,28 @@ def test_requests_waiting_for_the_cores_are_answered_by_one_pass(monkeypatch):
     for t in threads:
         t.join()
     assert sorted(passes) == [("cnn", 6), ("mlp", 3)]  # one pass per pair for all six
-    for got, want in zip(answers, alone):
-        for twin in ("bn", "plain"):
-            assert torch.allclose(got[twin], want[twin], atol=1e-5)
+    for (pair, _), got, want in zip(asks, answers, alone):
+        for twin in ("bn", "plain"):  # bf16 kernels may round differently for another batch size
+            assert torch.allclose(got[twin], want[twin], atol=1e-5 if pair.precision == "fp32" else 1e-2)
+
+
+def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeypatch):
+    models = {t: m.eval() for t, m in build_pair("cnn", seed=2).items()}
+    meta = {t: base_metadata(ModelConfig("cnn", t == "bn"), InputSpec(tta="flip-shift"))
+            | {"test_accuracy": 0.5, "test_accuracy_by_precision": {"fp32": 0.5, "bf16": 0.49}} for t in models}
+    monkeypatch.setenv("BNAPP_PRECISION", "bf16")
+    pair = P.Pair("cnn", models, meta)
+    assert pair.precision == "bf16" and pair.accuracy("bn") == 0.49 and "49.0%" in pair.title
+    assert all(p.dtype == torch.bfloat16 for p in pair.predictors["bn"].parameters())
+    assert all(p.dtype == torch.float32 for p in pair.models["bn"].parameters())  # activations and training keep fp32
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    got = P.probabilities(pair, x)
+    for t, model in models.items():
+        want = torch.softmax(infer.logits(model, x, pair.spec(t)), dim=1)
+        assert got[t].dtype == torch.float32 and torch.allclose(got[t], want, atol=2e-2)
+    monkeypatch.setenv("BNAPP_PRECISION", "fp32")
+    pair = P.Pair("cnn", models, meta)
+    assert pair.predictors["bn"] is models["bn"] and pair.accuracy("plain") == 0.5
+    monkeypatch.setenv("BNAPP_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="BNAPP_PRECISION must be one of auto, fp32, bf16"):
+        P.Pair("cnn", models, meta)
