@@ -1,8 +1,9 @@
 """Load on loopback: 16 concurrent gradio_client clients each send 25 predictions to `python app.py`
 (its own process) while a training run is in progress. Prints errors, p50/p95 latency, throughput and
-CPU per prediction (target: 0 errors, p95 <= 1 s); `--no-training` gives the same load without a run.
+CPU per prediction (target: 0 errors, p95 <= 1 s); `--no-training` gives the same load without a run,
+`--default-client` the same load from stock clients.
 
-    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25] [--no-training]
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25] [--no-training] [--default-client]
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=25)
     ap.add_argument("--no-training", action="store_true", help="the same load with no run in progress, for comparison")
+    ap.add_argument("--default-client", action="store_true",
+                    help="stock gradio_client clients, each building a TLS context per file (their CPU is the server's)")
     a = ap.parse_args()
     data_path()
     print(machine_line())
@@ -48,11 +51,12 @@ def main() -> None:
         errors: list[str] = []
         lock = threading.Lock()
 
-        tls = ssl.create_default_context()  # shared: gradio_client would build one per upload and download,
-        # loading the CA bundle each time (~2/3 of this process's CPU), which on 2 cores the server pays for
+        # shared: gradio_client would build one per upload and download, loading the CA bundle each time
+        # (~2/3 of this process's CPU), which on 2 cores the server pays for
+        options = {} if a.default_client else {"ssl_verify": ssl.create_default_context()}
 
         def worker(k: int) -> None:
-            c = Client(url, verbose=False, ssl_verify=tls)  # httpx takes an SSLContext as `verify`
+            c = Client(url, verbose=False, **options)  # httpx takes an SSLContext as `verify`
             for i in range(a.requests):
                 f = handle_file(str(examples[(k + i) % len(examples)]))
                 t = time.perf_counter()
