@@ -93,6 +93,7 @@ identical but for their BatchNorm layers (placed {bn.get('placement', 'before')}
 
 - Recipe: `{bn.get('recipe', '?')}`, {bn.get('epochs', '?')} epoch(s), {bn.get('steps', '?')} steps on {bn.get('train_images', '?')} training images, {bn.get('wall_time_seconds', 0):.0f} s of training for both twins ({bn.get('precision', '?')} on {bn.get('hardware') or bn.get('device', '?')}).
 - Command: `{bn.get('command', '?')}`
+- Test accuracy: predicted in {bn.get('test_precision', 'fp32')} with test-time augmentation `{bn.get('input', {}).get('tta', 'none')}`, as bnapp's app predicts.
 - Input: 32x32 RGB, normalised as the JSON's `input` field says; 10 CIFAR-10 classes only.
 
 Load it in bnapp with `BNAPP_HUB_REPO={repo_id} python app.py`, or `bnapp.checkpoints.load("{pair}-bn")` on

@@ -59,6 +59,7 @@ def test_push_then_load_round_trips(fake_hub, pair_dir):
     assert card.data.library_name == "pytorch" and "cifar10" in card.data.datasets and "bnapp" in card.data.tags
     values = sorted(r.metric_value for r in card.data.eval_results)
     assert values == [42.0, 48.0] and all(r.metric_type == "accuracy" for r in card.data.eval_results)
+    assert "predicted in fp32 with test-time augmentation `none`" in card.text
 
     report = load_hub_pairs("alice/bn-twins")
     pair = report.pairs["alice/bn-twins:mlp"]
