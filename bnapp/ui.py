@@ -285,7 +285,8 @@ def _run_summary(result_meta: dict[str, dict], log: RunLog, seconds: float, stop
     acc = {t: result_meta[t]["test_accuracy"] for t in TWINS}
     lines = [f"**{'Stopped early; partial result' if stopped else 'Done'}** in {seconds:.0f} s. Final test accuracy: "
              f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
-             f"({result_meta['bn']['test_images']} test images)."]
+             f"({result_meta['bn']['test_images']} test images, predicted in "
+             f"{result_meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
     for t in TWINS:
         if log.diverged.get(t) is not None:
             lines.append(f"The {'BN' if t == 'bn' else 'plain'} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
