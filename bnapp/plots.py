@@ -181,7 +181,8 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
                                 name=NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
                                 line=dict(color=COLORS[twin], width=1.5), row=1, col=3,
                                 hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
-    fig.update_yaxes(type="log", row=1, col=3)
+    ticks = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]  # 1-2-5 labels, not plotly's crowded log digits
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=3)
     fig.update_xaxes(title="step")
     return _layout(fig, "Inside the networks while they train (fixed probe batch, train mode)")
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -267,6 +268,7 @@ def train_config_for_ui(limits: TrainLimits, arch, recipe, epochs, batch_size, l
 
 
 PROBE_UNIT = {"mlp": "layer2", "cnn": "block2b"}
+CURVES_REFRESH_SECONDS = 3.0  # the loss curves between evaluations; the progress bar follows every step
 
 
 def _progress_html(done: int, total: int, eta: float, ips: float, label: str) -> str:
@@ -316,13 +318,21 @@ def train_run(state: AppState, session: dict, arch: str, recipe: str, epochs, ba
     unit = PROBE_UNIT[cfg.arch]
     specs = {t: trainer.spec for t in TWINS}
     no_change = gr.update()
+    drawn_at = 0.0
     try:
         for ev in hardware.in_background(trainer.run(), stop=trainer.stop):
             log.add(ev)
-            if ev.kind == "log" and ev.test_acc:
+            evaluated = ev.kind == "log" and bool(ev.test_acc)
+            if evaluated:
                 points.append((ev.step, stats.evolution_point({t: trainer.twins[t].model for t in TWINS}, specs, probe, unit)))
+            # Redrawing plotly figures costs the browser far more CPU than the server; where both share
+            # two cores (python app.py on a laptop) every redraw slows training, so draw only what changed.
+            first = drawn_at == 0.0  # a previous run's figures are replaced at once
+            redraw = first or evaluated or ev.kind != "log" or time.monotonic() - drawn_at >= CURVES_REFRESH_SECONDS
+            drawn_at = time.monotonic() if redraw else drawn_at
             label = "stopping" if trainer.stopping else ("evaluating" if ev.kind == "done" else "training")
-            yield (plots.training_curves(log), plots.evolution(points, unit),
+            yield (plots.training_curves(log) if redraw else no_change,
+                   plots.evolution(points, unit) if first or evaluated else no_change,
                    _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, label), no_change, no_change, no_change)
         result = trainer.result(command=f"app: {cfg.arch} {recipe} lr={cfg.recipe.lr} epochs={cfg.recipe.epochs}")
         session["runs"] += 1
@@ -571,7 +581,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         start.click(partial(gpu(train_run, int(state.limits.max_seconds) + 120), state), [session, arch, recipe, epochs, batch_size, lr, optimizer, placement,
                                                 train_subset, seed],
                     [curves, evolution_plot, progress, summary, run_files, pair], api_name="train",
-                    concurrency_id="train", concurrency_limit=1)
+                    concurrency_id="train", concurrency_limit=1, show_progress="minimal")
         hub_load.click(partial(load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note],
                        api_name="load_hub")
         push_btn.click(push_run, [session, push_repo, push_private], [push_note], api_name="push",
