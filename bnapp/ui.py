@@ -588,9 +588,9 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                        concurrency_id="train", concurrency_limit=1)
         stop.click(stop_run, [session], [progress], api_name="stop", queue=False)
         sweep_btn.click(partial(gpu(run_lr_sweep, 600), state), [arch, sweep_lrs], [sweep_plot, sweep_note], api_name="lr_sweep",
-                        concurrency_id="train", concurrency_limit=1)
+                        concurrency_id="train", concurrency_limit=1, show_progress="minimal")
         placement_btn.click(partial(gpu(run_placement, 600), state), [arch], [placement_plot, placement_note], api_name="placement",
-                            concurrency_id="train", concurrency_limit=1)
+                            concurrency_id="train", concurrency_limit=1, show_progress="minimal")
         tutorial_btn.click(partial(gpu(run_tutorial_table, int(state.limits.max_seconds) + 60), state), None, [tutorial_out], api_name="tutorial_table",
-                           concurrency_id="train", concurrency_limit=1)
+                           concurrency_id="train", concurrency_limit=1, show_progress="minimal")
     return demo
