@@ -11,6 +11,8 @@ from . import CLASSES
 
 COLORS = {"bn": "#2563eb", "plain": "#f97316"}
 NAMES = {"bn": "with BatchNorm", "plain": "without BatchNorm"}
+_TICKS = [round(m * 10.0 ** e, 6) for e in range(-6, 5) for m in (1, 2, 5)]
+LOG_AXIS = dict(type="log", tickvals=_TICKS, ticktext=[f"{t:g}" for t in _TICKS])  # 1-2-5 labels, not plotly's crowded digits
 
 
 def _layout_dict(title: str, height: int = 360) -> dict:
@@ -181,8 +183,7 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
                                 name=NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
                                 line=dict(color=COLORS[twin], width=1.5), row=1, col=3,
                                 hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
-    ticks = [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]  # 1-2-5 labels, not plotly's crowded log digits
-    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=3)
+    fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
     return _layout(fig, "Inside the networks while they train (fixed probe batch, train mode)")
 
@@ -200,7 +201,8 @@ def lr_sweep(rows: list[dict]) -> go.Figure:
             fig.add_scatter(x=[r["lr"] for r in bad], y=[0] * len(bad), mode="markers", name=f"{NAMES[twin]}: diverged",
                             marker=dict(symbol="x", size=14, color=COLORS[twin]))
     fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
-    fig.update_xaxes(type="log", title="learning rate")
+    swept = sorted({r["lr"] for r in rows})  # label exactly the rates that were tried
+    fig.update_xaxes(type="log", tickvals=swept, ticktext=[f"{lr:g}" for lr in swept], title="learning rate")
     fig.update_yaxes(tickformat=".0%", title="test accuracy", rangemode="tozero")
     return _layout(fig, "Learning-rate robustness: same budget, both twins")
 
