@@ -15,15 +15,19 @@ from bnapp.models import ModelConfig, build_pair
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def skip_unless_ci(message: str) -> None:
+    """Skip with `message` -- or fail under CI=true, where the dataset, browser and test tools are present."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} -- under CI=true this test must run")
+    pytest.skip(message)
+
+
 def require_env_file(var: str, what: str) -> Path:
     """The file named by $var, or skip (fail under CI=true, where it must be present)."""
     value = os.environ.get(var)
     if value and Path(value).exists():
         return Path(value)
-    message = f"{what}: set {var} to enable (e.g. {var}=../shared/data/cifar10.npz)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} -- under CI=true this test must run")
-    pytest.skip(message)
+    skip_unless_ci(f"{what}: set {var} to enable (e.g. {var}=../shared/data/cifar10.npz)")
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradio_client import Client, handle_file  # installed with gradio
+from gradio_client.exceptions import AppError
 from PIL import Image
-
-
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
