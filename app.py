@@ -6,7 +6,7 @@ import os
 if importlib.util.find_spec("spaces"):  # ZeroGPU Spaces: `spaces` must be imported before torch touches CUDA
     import spaces  # noqa: F401
 
-from bnapp.infer import PRECISIONS
+from bnapp.infer import precision_choice
 from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
 
 if __name__ == "__main__":
@@ -23,8 +23,9 @@ if __name__ == "__main__":
     p.add_argument("--precision", default=os.environ.get("BNAPP_PRECISION", "auto"),
                    help="predict in fp32, bf16 or auto: bf16 where the CPU or GPU is fast at it ($BNAPP_PRECISION)")
     a = p.parse_args()
-    if a.precision not in PRECISIONS:
-        p.error(f"--precision / $BNAPP_PRECISION must be one of {', '.join(PRECISIONS)}, not {a.precision!r}")
-    os.environ["BNAPP_PRECISION"] = a.precision
+    try:
+        os.environ["BNAPP_PRECISION"] = precision_choice(a.precision)
+    except ValueError as e:
+        p.error(str(e))
     build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision).queue(default_concurrency_limit=4).launch(
         server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True)

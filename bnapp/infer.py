@@ -50,10 +50,15 @@ def prediction_precision(device: torch.device) -> str:
     """What the app predicts in: $BNAPP_PRECISION, 'auto' by default (bf16 where the CPU or GPU is
     fast at it: the shipped CNN pair then answers in 10 ms instead of 26 ms, at 92.14% instead of
     92.15% test accuracy)."""
-    choice = os.environ.get("BNAPP_PRECISION", "auto").strip().lower()
+    return resolve_precision(precision_choice(os.environ.get("BNAPP_PRECISION", "auto")), device)
+
+
+def precision_choice(value: str) -> str:
+    """A --precision / $BNAPP_PRECISION setting, checked."""
+    choice = value.strip().lower()
     if choice not in PRECISIONS:
-        raise ValueError(f"BNAPP_PRECISION must be one of {', '.join(PRECISIONS)}, not {choice!r}")
-    return resolve_precision(choice, device)
+        raise ValueError(f"--precision / $BNAPP_PRECISION must be one of {', '.join(PRECISIONS)}, not {value!r}")
+    return choice
 
 
 def for_inference(model: nn.Module, precision: str) -> nn.Module:

@@ -49,7 +49,8 @@ class Pair:
         self.predictors = {t: infer.for_inference(m, self.precision) for t, m in self.models.items()}
 
     def accuracy(self, twin: str) -> float | None:
-        """The twin's test accuracy as this pair predicts: in its precision where that was measured."""
+        """The twin's test accuracy as this pair predicts: in its precision where that was measured
+        (shipped checkpoints hold both in `test_accuracy_by_precision`), else the one on record."""
         meta = self.metadata[twin]
         return meta.get("test_accuracy_by_precision", {}).get(self.precision, meta.get("test_accuracy"))
 

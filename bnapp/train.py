@@ -490,7 +490,6 @@ class PairTrainer:
                              f"test_accuracy: {self.test_precision}, tta={self.spec.tta}",
                 test_accuracy=t.test_accuracy,
                 test_precision=self.test_precision,
-                test_accuracy_by_precision={self.test_precision: t.test_accuracy},
                 **{k: v for k, v in t.report.items() if k != "test_accuracy"},
                 diverged_at_step=t.diverged_at,
                 stopped_early=self.stopped_early,
