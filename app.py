@@ -7,6 +7,7 @@ if importlib.util.find_spec("spaces"):  # ZeroGPU Spaces: `spaces` must be impor
     import spaces  # noqa: F401
 
 from bnapp.infer import precision_choice
+from bnapp.limits import TrainLimits
 from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
 
 if __name__ == "__main__":
@@ -25,7 +26,8 @@ if __name__ == "__main__":
     a = p.parse_args()
     try:
         os.environ["BNAPP_PRECISION"] = precision_choice(a.precision)
+        limits = TrainLimits.from_env()
     except ValueError as e:
         p.error(str(e))
-    build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision).queue(default_concurrency_limit=4).launch(
+    build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision, limits=limits).queue(default_concurrency_limit=4).launch(
         server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True)

@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, app_process, machine_line  # noqa: E402
 from bnapp import hardware, infer  # noqa: E402
-from bnapp.predict import load_pairs, open_image, predict_images  # noqa: E402
+from bnapp.images import open_image  # noqa: E402
+from bnapp.pairs import load_pairs  # noqa: E402
+from bnapp.services.prediction import predict_images  # noqa: E402
 
 
 def percentiles(ms: list[float]) -> str:

@@ -13,15 +13,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data import load_cifar10  # noqa: E402
-from bnapp.train import PairTrainer, TrainLimits  # noqa: E402
-from bnapp.ui import QUICK_SUBSET, recipe_defaults, train_config_for_ui  # noqa: E402
+from bnapp.engine import PairTrainer  # noqa: E402
+from bnapp.limits import TrainLimits  # noqa: E402
+from bnapp.services.training import QUICK_SUBSET, browser_config, recipe_defaults  # noqa: E402
 
 
 def main() -> None:
     print(machine_line())
     data = load_cifar10(data_path())
     arch, optimizer, epochs, batch, lr, subset = recipe_defaults("quick")
-    cfg = train_config_for_ui(TrainLimits.from_env(), arch, "quick", epochs, batch, lr, optimizer, "before", subset, 0)
+    cfg = browser_config(TrainLimits.from_env(), arch, "quick", epochs, batch, lr, optimizer, "before", subset, 0)
     t0 = time.perf_counter()
     trainer = PairTrainer(cfg, data)
     for ev in trainer.run():

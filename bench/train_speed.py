@@ -26,7 +26,8 @@ from torchvision import transforms  # noqa: E402
 
 from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data import load_cifar10  # noqa: E402
-from bnapp.train import RECIPES, PairTrainer, TrainConfig  # noqa: E402
+from bnapp.engine import PairTrainer  # noqa: E402
+from bnapp.recipes import RECIPES, TrainConfig  # noqa: E402
 
 
 class TutorialCIFAR10(Dataset):

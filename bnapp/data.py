@@ -48,6 +48,17 @@ class Cifar10:
         return Cifar10(self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te], self.source)
 
 
+def balanced_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `n` images, as many of each class as the classes allow, seeded: a fair sample of a
+    file that is grouped by class (a prefix of CIFAR-10's file would be airplanes only)."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)
+    classes = labels.unique()
+    per_class = -(-n // max(1, len(classes)))
+    picked = torch.cat([order[labels[order] == c][:per_class] for c in classes])
+    return picked[torch.randperm(len(picked), generator=g)][:n]
+
+
 def resolve_path(path: str | os.PathLike | None) -> Path:
     if path:
         return Path(path)

@@ -1,6 +1,11 @@
 """Evaluate checkpoints on the CIFAR-10 test set, exactly as the app predicts (`bnapp.infer`).
 
     python -m bnapp.evaluate --data ../shared/data/cifar10.npz checkpoints/
+    python -m bnapp.evaluate --data ../shared/data/cifar10.npz --write checkpoints/   # record it in each JSON
+
+`--write` measures every checkpoint in fp32 and bf16 with the TTA its JSON names, on the whole test
+set, and writes the result into the JSON: `test_accuracy` (fp32, as before), `test_accuracy_by_precision`,
+the fp32 per-class accuracy and confusion matrix, and an `evaluation` record of how it was measured.
 """
 from __future__ import annotations
 
@@ -10,26 +15,38 @@ import sys
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from . import CLASSES, infer
-from .checkpoints import CheckpointError, load
+from . import infer
+from .checkpoints import CheckpointError, load, save
 from .data import Cifar10, DatasetError, load_cifar10
 from .infer import InputSpec
+from .reports import class_report
+
+WRITTEN_PRECISIONS = ("fp32", "bf16")
+SUPERSEDED_KEYS = ("tta_note", "precision_note")  # hand-written notes of old files, replaced by `evaluation`
 
 
-def class_report(model: nn.Module, spec: InputSpec, data: Cifar10, precision: str = "fp32") -> dict:
-    """Test accuracy, per-class accuracy and the confusion matrix (rows: true class), predicted in
-    `precision` as the app does (`infer.for_inference`)."""
-    pred = infer.logits(infer.for_inference(model, precision), data.x_test, spec).argmax(1)
-    confusion = torch.zeros(10, 10, dtype=torch.int64)
-    confusion.index_put_((data.y_test, pred), torch.ones_like(pred), accumulate=True)
-    per_class = confusion.diag().float() / confusion.sum(1).clamp(min=1)
+def evaluation_fields(model, meta: dict, data: Cifar10, command: str) -> dict:
+    """What `--write` records: the accuracy in each precision, the fp32 report, and how it was measured."""
+    spec = InputSpec.from_dict(meta["input"])
+    reports = {p: class_report(model, spec, data, p) for p in WRITTEN_PRECISIONS}
     return dict(
-        test_accuracy=float((pred == data.y_test).float().mean()),
-        per_class_accuracy={c: round(float(a), 4) for c, a in zip(CLASSES, per_class)},
-        confusion_matrix=confusion.tolist(),
+        test_accuracy=reports["fp32"]["test_accuracy"],
+        test_precision="fp32",
+        per_class_accuracy=reports["fp32"]["per_class_accuracy"],
+        confusion_matrix=reports["fp32"]["confusion_matrix"],
+        test_accuracy_by_precision={p: r["test_accuracy"] for p, r in reports.items()},
+        evaluation=dict(tta=spec.tta, test_images=len(data.y_test), precisions=list(WRITTEN_PRECISIONS), data=data.source,
+                        command=command),
     )
+
+
+def write_evaluation(stem: Path, data: Cifar10, command: str) -> dict:
+    """Re-measure one checkpoint and rewrite its JSON with `evaluation_fields` (weights untouched)."""
+    model, meta = load(stem)
+    meta = {k: v for k, v in meta.items() if k not in SUPERSEDED_KEYS} | evaluation_fields(model, meta, data, command)
+    save(model, meta, stem)
+    return meta
 
 
 def checkpoint_stems(args: list[str]) -> list[Path]:
@@ -51,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=infer.PRECISIONS, default="fp32",
                    help="predict in fp32 or bf16 ('auto': what the app uses on this machine)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {checkpoint, test_accuracy}")
+    p.add_argument("--write", action="store_true",
+                   help="measure in fp32 and bf16 and write the results into each checkpoint's JSON")
     args = p.parse_args(argv)
     try:
         data = load_cifar10(args.data)
@@ -59,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     precision = infer.resolve_precision(args.precision, torch.device("cpu"))
     results, failed = [], 0
+    command = "python -m bnapp.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     for stem in checkpoint_stems(args.checkpoints):
         try:
+            if args.write:
+                meta = write_evaluation(stem, data, command)
+                print(f"{stem}: wrote " + ", ".join(f"{p} {100 * a:.2f}%" for p, a in meta["test_accuracy_by_precision"].items())
+                      + f" (tta={meta['evaluation']['tta']})")
             model, meta = load(stem)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Experiments beyond one run, each built from `PairTrainer` runs on the same data.
+"""Experiments beyond one run, from the command line (the experiments are `bnapp.services.experiments`).
 
     python -m bnapp.experiments lr-sweep --arch cnn --recipe fast --lrs 1.5 0.5 0.15 0.05 --epochs 2 --train-subset 20000
 """
@@ -8,53 +8,10 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from typing import Iterator
 
-from .data import Cifar10, DatasetError, load_cifar10
-from .train import RECIPES, TWINS, PairTrainer, Progress, TrainConfig, loss_line
-
-
-def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:
-    """Both twins at each learning rate, same budget and seed. Yields (lr, progress event) while a
-    run trains and (lr, summary row) when it ends; a twin whose loss turns NaN/inf is marked."""
-    for lr in lrs:
-        trainer = PairTrainer(replace(base, recipe=replace(base.recipe, lr=lr)), data)
-        last = None
-        for ev in trainer.run():
-            last = ev
-            yield lr, ev
-        for twin in TWINS:
-            t = trainer.twins[twin]
-            losses = [h["train_loss"] for h in t.history if h["train_loss"] is not None]
-            yield lr, dict(lr=lr, twin=twin, test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
-                           diverged_at_step=t.diverged_at, trained=t.diverged_at is None and bool(losses) and losses[-1] < 2.2,
-                           seconds=last.elapsed if last else 0.0)
-
-
-def placement_runs(base: TrainConfig, data: Cifar10) -> Iterator[tuple[str, Progress]]:
-    """The same budget with BN before and after the ReLU. Yields (placement, event); the plain twin
-    has no BN to place, so its two runs are the same network and serve as the common baseline."""
-    for placement in ("before", "after"):
-        trainer = PairTrainer(replace(base, placement=placement), data)
-        for ev in trainer.run():
-            yield placement, ev
-
-
-def tutorial_lines(data: Cifar10, epochs: float = 5, max_seconds: float = 0, log_every: int = 500) -> Iterator[str]:
-    """The tutorial's recipe on both twins, yielding its "Loss after mini-batch" report lines."""
-    cfg = TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=epochs, log_every=log_every), max_seconds=max_seconds)
-    trainer = PairTrainer(cfg, data)
-    yield f"Training both MLP twins: {trainer.total_steps} steps of batch 10 on {len(trainer.data.y_train)} images."
-    for ev in trainer.run():
-        if ev.kind == "log":
-            for twin in TWINS:
-                if ev.loss.get(twin) is not None:
-                    yield loss_line(twin, ev.step, trainer.steps_per_epoch, ev.loss[twin])
-        elif ev.kind == "epoch":
-            yield "  ".join(f"epoch {int(ev.epoch)} {t}: train loss {trainer.twins[t].history[-1]['train_loss']:.3f}, "
-                            f"test accuracy {100 * ev.test_acc[t]:.1f}%" for t in TWINS)
-        elif ev.kind == "done" and ev.stopped:
-            yield f"Stopped at step {ev.step} (time budget)."
+from .data import DatasetError, load_cifar10
+from .recipes import RECIPES, TrainConfig
+from .services.experiments import lr_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Callable, TypeVar
@@ -26,6 +27,7 @@ from typing import Callable, TypeVar
 import torch
 
 F = TypeVar("F", bound=Callable)
+JOIN_TIMEOUT = 60.0  # s a stopped run gets to finish its step (a slow CPU step, a final evaluation)
 T = TypeVar("T")
 
 
@@ -172,4 +174,6 @@ def in_background(items: Iterator[T], stop: Callable[[], None] | None = None) ->
         closed.set()
         if stop is not None:
             stop()
-        worker.join()
+        worker.join(timeout=JOIN_TIMEOUT)
+        if worker.is_alive():
+            warnings.warn(f"bnapp: a background run did not end within {JOIN_TIMEOUT:g} s of being stopped", stacklevel=2)

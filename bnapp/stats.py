@@ -21,7 +21,7 @@ from .infer import InputSpec
 from .models import Unit
 
 PERCENTILES = (1, 15, 50, 85, 99)
-MAX_QUANTILE_SAMPLE = 1 << 16  # percentiles from an evenly strided sample of at most this many values
+MAX_QUANTILE_SAMPLE = 1 << 16  # percentiles: exact up to this many values, else from a random sample this size
 BINS = 60
 MAX_BATCH = 1024
 MODES = ("eval", "train")
@@ -58,9 +58,12 @@ def _channel_dims(x: torch.Tensor) -> list[int]:
 
 
 def _percentiles(flat: torch.Tensor) -> dict[int, float]:
+    """Exact up to MAX_QUANTILE_SAMPLE values, else from a seeded uniform random sample of that many
+    (a stride would line up with the N x C x H x W grid and sample one column or one pixel only)."""
     if flat.numel() > MAX_QUANTILE_SAMPLE:
-        flat = flat[:: -(-flat.numel() // MAX_QUANTILE_SAMPLE)]
-    q = torch.quantile(flat, torch.tensor([p / 100 for p in PERCENTILES], dtype=flat.dtype))
+        g = torch.Generator(device=flat.device).manual_seed(0)
+        flat = flat[torch.randint(0, flat.numel(), (MAX_QUANTILE_SAMPLE,), generator=g, device=flat.device)]
+    q = torch.quantile(flat, torch.tensor([p / 100 for p in PERCENTILES], dtype=flat.dtype, device=flat.device))
     return {p: float(v) for p, v in zip(PERCENTILES, q)}
 
 
@@ -120,6 +123,7 @@ def record(model: nn.Module, images: torch.Tensor, spec: InputSpec, mode: str = 
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "train" and len(images) < 2:
         raise ValueError("train mode needs at least 2 images: BatchNorm cannot take statistics of a batch of 1")
+    was_training = model.training
     model = copy.deepcopy(model).train() if mode == "train" else model.eval()
     captured: dict[str, dict[str, torch.Tensor]] = {}
     handles = []
@@ -140,6 +144,8 @@ def record(model: nn.Module, images: torch.Tensor, spec: InputSpec, mode: str = 
     finally:
         for h in handles:
             h.remove()
+        if mode == "eval":
+            model.train(was_training)  # the caller's model keeps its mode
     return [_layer(name, unit, captured[name]["pre"].cpu(), captured[name]["post"].cpu(), captured[name]["act"].cpu())
             for name, unit in units]
 

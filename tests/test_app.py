@@ -30,7 +30,9 @@ def test_starting_the_app_writes_nothing_into_the_package(server):
 
 
 def test_predict_returns_both_twins_and_matches_bnapp(client, server, app_env):
-    from bnapp.predict import load_pairs, open_image, predict_images
+    from bnapp.images import open_image
+    from bnapp.pairs import load_pairs
+    from bnapp.services.prediction import predict_images
 
     path = example_path(server)
     bn, plain, seen, plot, verdict = client.predict(handle_file(path), "cnn", api_name="/predict")
@@ -179,18 +181,18 @@ def test_a_cancelled_run_frees_the_training_slot(server):
 def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_env):
     import shutil
 
-    from bnapp.ui import AppState
+    from bnapp.services.state import ServerState
 
     root, _, ckpt = app_env
     broken = tmp_path / "ckpt"
     shutil.copytree(ckpt, broken)
     (broken / "cnn-plain.safetensors").write_bytes(b"garbage")
     (broken / "mlp-bn.safetensors").unlink()
-    state = AppState.load(broken, root / "examples")
+    state = ServerState.load(broken, root / "examples")
     assert not state.pairs
     assert len(state.load_errors) == 2 and any("cnn-plain.safetensors" in e for e in state.load_errors)
     (broken / "mlp-bn.safetensors").write_bytes((ckpt / "mlp-bn.safetensors").read_bytes())
-    state = AppState.load(broken, root / "examples")
+    state = ServerState.load(broken, root / "examples")
     assert list(state.pairs) == ["mlp"] and "cnn" in state.load_errors[0]
 
 
@@ -200,7 +202,9 @@ def test_cached_images_are_never_served_half_written(tmp_path):
     cached image once, atomically: a reader racing a writer always reads the whole file."""
     import gradio as gr
 
-    import bnapp.ui  # noqa: F401 -- installs the replacement
+    from bnapp.ui import gradio_fixes
+
+    assert gradio_fixes.install()
 
     img = Image.effect_noise((160, 160), 64).convert("RGB")
     path = Path(gr.processing_utils.save_pil_to_cache(img, str(tmp_path)))

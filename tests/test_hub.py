@@ -15,7 +15,7 @@ from bnapp import hub, push
 from bnapp.checkpoints import base_metadata, save
 from bnapp.infer import InputSpec
 from bnapp.models import ModelConfig, build_pair
-from bnapp.predict import load_hub_pairs, load_pairs
+from bnapp.pairs import load_hub_pairs, load_pairs
 from conftest import ROOT, free_port
 from fakehub import TOKEN, FakeHub
 

@@ -4,9 +4,11 @@ import json
 
 import pytest
 
-from bnapp.evaluate import class_report
+from bnapp.reports import class_report
 from bnapp.infer import InputSpec
-from bnapp.predict import Examples, load_pairs, open_image, predict_images
+from bnapp.images import Examples, open_image
+from bnapp.pairs import load_pairs
+from bnapp.services.prediction import predict_images
 from conftest import ROOT
 
 CHECKPOINTS = ROOT / "checkpoints"

@@ -3,18 +3,19 @@ from dataclasses import replace
 
 import torch
 
-from bnapp import checkpoints, evaluate, train
+from bnapp import checkpoints, evaluate, recipes, runs, train
+from bnapp.engine import PairTrainer
 from bnapp.data import load_cifar10
 
 
 def tiny_cfg(arch="mlp", recipe="tutorial", **kw):
-    r = replace(train.RECIPES[recipe], **kw)
-    return train.TrainConfig(arch, r, seed=0)
+    r = replace(recipes.RECIPES[recipe], **kw)
+    return recipes.TrainConfig(arch, r, seed=0)
 
 
 def test_lockstep_twins_see_identical_batches(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    trainer = train.PairTrainer(tiny_cfg("cnn", "fast", epochs=1, batch_size=64, precision="fp32"), data)
+    trainer = PairTrainer(tiny_cfg("cnn", "fast", epochs=1, batch_size=64, precision="fp32"), data)
     seen = {"bn": [], "plain": []}
     for name, t in trainer.twins.items():
         t.model.stem.register_forward_hook(lambda m, i, o, name=name: seen[name].append(i[0].clone()) if m.training else None)
@@ -26,37 +27,37 @@ def test_lockstep_twins_see_identical_batches(synthetic_npz):
 
 def test_tutorial_recipe_decreases_loss(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    trainer = train.PairTrainer(tiny_cfg(epochs=3, lr=1e-3, log_every=0), data)
+    trainer = PairTrainer(tiny_cfg(epochs=3, lr=1e-3, log_every=0), data)
     events = list(trainer.run())
-    for twin in train.TWINS:
+    for twin in recipes.TWINS:
         hist = trainer.twins[twin].history
         assert hist[-1]["train_loss"] < hist[0]["train_loss"], (twin, hist)
-    assert events[-1].kind == "done" and all(events[-1].test_acc[t] is not None for t in train.TWINS)
+    assert events[-1].kind == "done" and all(events[-1].test_acc[t] is not None for t in recipes.TWINS)
 
 
 def test_runs_are_deterministic(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    results = [train.train_pair(tiny_cfg(epochs=1), data) for _ in range(2)]
-    for twin in train.TWINS:
+    results = [runs.train_pair(tiny_cfg(epochs=1), data) for _ in range(2)]
+    for twin in recipes.TWINS:
         a, b = (r.models[twin].state_dict() for r in results)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_stop_ends_between_steps_and_keeps_the_partial_result(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    trainer = train.PairTrainer(tiny_cfg(epochs=5, log_every=3), data)
+    trainer = PairTrainer(tiny_cfg(epochs=5, log_every=3), data)
     for ev in trainer.run():
         if ev.kind == "log":
             trainer.stop()
     assert ev.kind == "done" and ev.stopped and ev.step == 3
-    result = trainer.result()
+    result = runs.finish(trainer)
     assert result.metadata["bn"]["stopped_early"] and result.metadata["bn"]["steps"] == 3
 
 
 def test_a_diverging_twin_is_frozen_and_the_other_carries_on(synthetic_npz, monkeypatch):
     monkeypatch.setenv("BNAPP_PRECISION", "fp32")  # a bf16 copy for the final evaluation would call the patched fp32 forward
     data = load_cifar10(synthetic_npz)
-    trainer = train.PairTrainer(tiny_cfg(epochs=2, batch_size=32), data)
+    trainer = PairTrainer(tiny_cfg(epochs=2, batch_size=32), data)
     plain = trainer.twins["plain"].model
     real_forward, calls = plain.forward, []
 
@@ -79,7 +80,7 @@ def test_cli_trains_saves_and_evaluates(synthetic_npz, tmp_path, capsys):
     out = tmp_path / "run"
     assert train.main(["--arch", "mlp", "--recipe", "tutorial", "--data", str(synthetic_npz), "--out", str(out),
                        "--epochs", "1", "--batch-size", "32"]) == 0
-    for twin in train.TWINS:
+    for twin in recipes.TWINS:
         meta = json.loads((out / f"mlp-{twin}.json").read_text())
         for key in ("arch", "bn", "placement", "recipe", "seed", "epochs", "history", "test_accuracy", "data",
                     "versions", "per_class_accuracy", "confusion_matrix", "command", "wall_time_seconds"):
@@ -91,7 +92,7 @@ def test_cli_trains_saves_and_evaluates(synthetic_npz, tmp_path, capsys):
     assert evaluate.main(["--json", "--data", str(synthetic_npz), str(out)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["checkpoint"].split("/")[-1] for r in rows} == {"mlp-bn.safetensors", "mlp-plain.safetensors"}
-    metas = {t: json.loads((out / f"mlp-{t}.json").read_text()) for t in train.TWINS}
+    metas = {t: json.loads((out / f"mlp-{t}.json").read_text()) for t in recipes.TWINS}
     for r in rows:
         twin = "bn" if r["checkpoint"].endswith("-bn.safetensors") else "plain"
         assert abs(r["test_accuracy"] - metas[twin]["test_accuracy"]) < 1e-9

@@ -1,0 +1,71 @@
+"""The Activations view: both twins' statistics before and after BatchNorm for one batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import hardware, stats
+from ..images import image_tensor, to_model_input
+from ..pairs import Pair
+from ..stats import LayerStats
+from . import UserError
+
+SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
+DEFAULT_LAYER_INDEX = 3  # the fourth unit: deep enough that the plain twin's drift shows
+
+
+@dataclass
+class ActivationView:
+    bn: list[LayerStats]
+    plain: list[LayerStats]
+    layer: str  # the unit shown in detail
+    mode: str
+    note: str
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [l.name for l in self.bn]
+
+    @property
+    def index(self) -> int:
+        return self.layer_names.index(self.layer)
+
+
+def batch_of(source: str, n, seed, test_images: torch.Tensor | None, test_source: str,
+             image=None) -> tuple[torch.Tensor, str]:
+    """The uint8 batch a request asks for, and a phrase saying what it is."""
+    if source == SOURCES[1]:
+        if image is None:
+            raise UserError("Upload an image in the Compare tab first, or pick the test images.")
+        return image_tensor(to_model_input(image))[None], "your image"
+    if source != SOURCES[0]:
+        raise UserError(f"Batch must be one of {SOURCES}.")
+    try:
+        n, seed = int(n), int(seed)
+    except (TypeError, ValueError):
+        raise UserError("Batch size and seed must be whole numbers.") from None
+    if not 1 <= n <= stats.MAX_BATCH:
+        raise UserError(f"Batch size must be between 1 and {stats.MAX_BATCH}.")
+    if test_images is None:
+        raise UserError("No test images available.")
+    return stats.sample(test_images, n, seed), f"{n} of {test_source}"
+
+
+def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: str | None) -> ActivationView:
+    """Statistics of every unit of both twins for `images` in `mode`; `layer` (or a default) in detail."""
+    if mode not in stats.MODES:
+        raise UserError(f"Mode must be one of {stats.MODES}.")
+    try:
+        with hardware.cores.interactive():
+            result = stats.record_pair(pair.models, {t: pair.spec(t) for t in pair.models}, images, mode)
+    except ValueError as e:  # e.g. train mode with one image
+        raise UserError(str(e)) from None
+    bn, plain = result["bn"], result["plain"]
+    names = [l.name for l in bn]
+    layer = layer if layer in names else names[min(DEFAULT_LAYER_INDEX, len(names) - 1)]
+    i = names.index(layer)
+    note = (f"**{pair.title}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of shape "
+            f"{tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
+            f"zero after ReLU ({100 * plain[i].act.zero_fraction:.0f}% in the plain twin).")
+    return ActivationView(bn, plain, layer, mode, note)

@@ -1,0 +1,126 @@
+"""The server's state (loaded once) and a browser session's state (one per visitor)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import hub
+from ..data import Cifar10, load_cifar10, load_test_set
+from ..engine import PairTrainer
+from ..images import Examples
+from ..limits import TrainLimits
+from ..pairs import Pair, load_hub_pairs, load_pairs
+from ..runs import PairResult, save_run
+from . import UserError
+
+MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
+
+
+@dataclass
+class ServerState:
+    """What the server loads once at start: the shipped pairs, the examples, test images for the
+    Activations view, the training limits, and CIFAR-10 for training (loaded on first use)."""
+
+    pairs: dict[str, Pair]
+    examples: Examples
+    load_errors: list[str] = field(default_factory=list)
+    test_images: torch.Tensor | None = None  # uint8 real test images, or the examples when no dataset
+    limits: TrainLimits = field(default_factory=TrainLimits)
+    _data: Cifar10 | None = None
+    _data_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike, hub_repo: str | None = None,
+             hub_revision: str | None = None, limits: TrainLimits | None = None) -> "ServerState":
+        report = load_pairs(checkpoint_dir)
+        pairs, errors = report.pairs, report.errors
+        if hub_repo:
+            try:
+                pairs = load_hub_pairs(hub_repo, hub_revision).pairs | pairs  # the Hub's pair first: the default
+            except hub.HubError as e:
+                errors.append(f"Hub pair not loaded, the shipped pairs stay in use: {e}")
+        state = ServerState(pairs, Examples.load(examples_dir), errors, limits=limits or TrainLimits.from_env())
+        test = load_test_set()
+        state.test_images = test[0] if test is not None else (state.examples.tensors() if state.examples.paths else None)
+        return state
+
+    def dataset(self) -> Cifar10:
+        """CIFAR-10 for training, loaded on first use ($BNAPP_DATA, else torchvision's download);
+        raises DatasetError saying how to get it."""
+        with self._data_lock:
+            if self._data is None:
+                self._data = load_cifar10()
+            return self._data
+
+    @property
+    def default_pair(self) -> str | None:
+        """The first pair from the Hub when one loaded, else the CNN pair, else any."""
+        if any(p.origin == "hub" for p in self.pairs.values()):
+            return next(n for n, p in self.pairs.items() if p.origin == "hub")
+        return "cnn" if "cnn" in self.pairs else next(iter(self.pairs), None)
+
+    @property
+    def test_source(self) -> str:
+        n = 0 if self.test_images is None else len(self.test_images)
+        return f"{n} real CIFAR-10 test images" + ("" if n > 100 else " (the shipped examples; set BNAPP_DATA for all 10,000)")
+
+
+@dataclass
+class Session:
+    """One browser session: the pairs trained or loaded here, the run in progress (for Stop), the
+    folder its runs are saved in, and the last finished run (for pushing to the Hub)."""
+
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    trainer: PairTrainer | None = None
+    folder: Path | None = None
+    runs: int = 0
+    last_run: tuple[Path, str] | None = None  # (folder, pair prefix)
+
+    def add_pair(self, pair: Pair) -> None:
+        """Newest last; past MAX_SESSION_PAIRS the oldest is forgotten."""
+        self.pairs.pop(pair.name, None)
+        self.pairs[pair.name] = pair
+        while len(self.pairs) > MAX_SESSION_PAIRS:
+            self.pairs.pop(next(iter(self.pairs)))
+
+    def save_run(self, result: PairResult, arch: str) -> tuple[str, list[Path]]:
+        """Save a finished run in this session's folder and offer it as a pair; returns (name, files)."""
+        self.runs += 1
+        name = f"run{self.runs}-{arch}"
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="bnapp-session-"))
+        out = self.folder / name
+        files = save_run(result, out, arch)
+        self.add_pair(Pair(name, result.models, result.metadata))
+        self.last_run = (out, arch)
+        return name, files
+
+    def close(self) -> None:
+        """The visitor left: stop their run and delete their files."""
+        if self.trainer is not None:
+            self.trainer.stop()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def all_pairs(state: ServerState, session: Session | None) -> dict[str, Pair]:
+    return {**state.pairs, **(session.pairs if session is not None else {})}
+
+
+def get_pair(state: ServerState, name: str, session: Session | None = None) -> Pair:
+    pairs = all_pairs(state, session)
+    if not isinstance(name, str) or name not in pairs:
+        raise UserError(f"Unknown model pair {name!r}; available: {', '.join(pairs) or 'none'}.")
+    return pairs[name]
+
+
+def pair_choices(state: ServerState, session: Session | None) -> list[tuple[str, str]]:
+    """(label, name) for the pair menu; pairs trained in this session say so."""
+    return [(p.title if n in state.pairs or p.origin == "hub" else f"{p.title} [trained here]", n)
+            for n, p in all_pairs(state, session).items()]

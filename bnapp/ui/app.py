@@ -1,0 +1,176 @@
+"""The Gradio app: the layout of each tab, and the events wired to `handlers`.
+
+    python app.py            # or: from bnapp.ui import build_app; build_app().launch()
+"""
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import hardware, hub, infer, stats
+from ..limits import TrainLimits
+from ..recipes import RECIPES
+from ..services.activations import SOURCES
+from ..services.prediction import MAX_IMAGES
+from ..services.state import ServerState, Session
+from ..services.training import QUICK_SUBSET, recipe_defaults
+from . import gradio_fixes, handlers as h, text
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_FILE_SIZE = "10mb"
+SESSION_SECONDS = 3 * 3600
+
+
+def raw_image(**kwargs) -> gr.Image:
+    """An image drop zone (upload or paste) that hands the uploaded file to bnapp's own defensive
+    decoder instead of Gradio's, so every bad file gets bnapp's clear message. (Overridden on the
+    instance: subclassing a Gradio component makes Gradio write a .pyi file beside this module.)"""
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    image.preprocess = lambda payload: None if payload is None else payload.path
+    return image
+
+
+def _compare_tab(state: ServerState) -> SimpleNamespace:
+    with gr.Tab("Compare"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = raw_image(label="Your image (upload or paste)", sources=["upload", "clipboard"], height=260)
+                seen = gr.Image(label="What both networks see: 32x32", interactive=False, height=180, buttons=[])
+            with gr.Column(scale=2):
+                verdict = gr.Markdown(label="verdict", value=text.DROP_PROMPT)
+                with gr.Row():
+                    bn_label = gr.Label(label="With BatchNorm")
+                    plain_label = gr.Label(label="Without BatchNorm")
+                bars = gr.Plot(label="All ten classes", show_label=False)
+        if state.examples.paths:
+            gr.Examples([[str(p)] for p in state.examples.paths], inputs=[image], examples_per_page=30,
+                        label=text.EXAMPLES_LABEL)
+        with gr.Accordion("Several images at once", open=False):
+            files = gr.File(label=f"Drop up to {MAX_IMAGES} images", file_count="multiple", file_types=["image"])
+            many_note = gr.Markdown(label="summary")
+            gallery = gr.Gallery(label="What the networks see", columns=8, height=220)
+            table = gr.Dataframe(headers=["image", "BN top-1 (p)", "plain top-1 (p)", "agree", "true label"],
+                                 label="Both twins, image by image", interactive=False)
+    return SimpleNamespace(image=image, outputs=[bn_label, plain_label, seen, bars, verdict], files=files,
+                           many_outputs=[gallery, table, many_note])
+
+
+def _activations_tab(state: ServerState) -> SimpleNamespace:
+    with gr.Tab("Activations"):
+        gr.Markdown(text.ACTIVATIONS_INTRO)
+        with gr.Row():
+            source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Batch")
+            n_images = gr.Slider(1, stats.MAX_BATCH, value=stats.default_batch("cnn"), step=1, label="Number of test images (N)")
+            mode = gr.Radio(list(stats.MODES), value="eval", label="BN mode")
+            layer = gr.Dropdown([], label="Layer", allow_custom_value=True)
+            look = gr.Button("Look inside", variant="primary")
+        note = gr.Markdown(state.test_source)
+        overview = gr.Plot(label="Overview", show_label=False)
+        gr.Markdown(text.EXPLAIN_OVERVIEW)
+        hist = gr.Plot(label="Histograms", show_label=False)
+        gr.Markdown(text.EXPLAIN_KINDS)
+        channels = gr.Plot(label="Channels", show_label=False)
+        gr.Markdown(text.EXPLAIN_CHANNELS + "\n\n" + text.EXPLAIN_MODES)
+    return SimpleNamespace(source=source, n_images=n_images, mode=mode, layer=layer, look=look,
+                           outputs=[overview, hist, channels, layer, note])
+
+
+def _train_tab(state: ServerState) -> SimpleNamespace:
+    quick, limits = RECIPES["quick"], state.limits
+    t = SimpleNamespace()
+    with gr.Tab("Train"):
+        gr.Markdown(text.train_intro(limits.max_epochs, limits.max_train_subset, limits.max_seconds))
+        with gr.Row():
+            t.arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp")], value="cnn", label="Architecture")
+            t.recipe = gr.Dropdown(sorted(RECIPES), value="quick", label="Recipe preset")
+            t.optimizer = gr.Radio(["sgd", "adam"], value=quick.optimizer, label="Optimizer")
+            t.placement = gr.Radio(["before", "after"], value="before", label="BN placement (vs ReLU)")
+        with gr.Row():
+            t.epochs = gr.Number(quick.epochs, label="Epochs", minimum=0.01)
+            t.batch_size = gr.Number(quick.batch_size, label="Batch size", precision=0)
+            t.lr = gr.Number(quick.lr, label="Learning rate")
+            t.train_subset = gr.Number(QUICK_SUBSET, label="Training images", precision=0)
+            t.seed = gr.Number(0, label="Seed", precision=0)
+        with gr.Row():
+            t.start = gr.Button("Start training", variant="primary")
+            t.stop = gr.Button("Stop", variant="stop")
+        t.progress = gr.HTML()
+        t.curves = gr.Plot(label="Training curves", show_label=False)
+        t.summary = gr.Markdown()
+        t.files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
+        with gr.Row(visible=bool(hub.saved_token())):
+            t.push_repo = gr.Textbox(label="Push this run's pair to the Hub: repo (owner/name)", scale=3)
+            t.push_private = gr.Checkbox(label="private repo", scale=1)
+            t.push = gr.Button("Push to the Hub", scale=1)
+        t.push_note = gr.Markdown()
+        t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
+        with gr.Accordion("Experiment: learning-rate robustness", open=False):
+            gr.Markdown(text.SWEEP_INTRO)
+            with gr.Row():
+                t.sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
+                t.sweep = gr.Button("Run sweep")
+            t.sweep_outputs = [gr.Plot(show_label=False), gr.Markdown()]
+        with gr.Accordion("Experiment: BN before or after the ReLU?", open=False):
+            gr.Markdown(text.PLACEMENT_INTRO)
+            t.placement_btn = gr.Button("Compare placements")
+            t.placement_outputs = [gr.Plot(show_label=False), gr.Markdown()]
+        with gr.Accordion("Experiment: the tutorial's table", open=False):
+            gr.Markdown(text.TUTORIAL_INTRO)
+            t.tutorial = gr.Button("Run the tutorial")
+            t.tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
+    t.settings = [t.arch, t.recipe, t.epochs, t.batch_size, t.lr, t.optimizer, t.placement, t.train_subset, t.seed]
+    return t
+
+
+def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples_dir: str | os.PathLike = ROOT / "examples",
+              hub_repo: str | None = None, hub_revision: str | None = None, limits: TrainLimits | None = None) -> gr.Blocks:
+    """The whole app; `limits` default to the environment's (`TrainLimits.from_env`)."""
+    gradio_fixes.install()
+    state = ServerState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision, limits)
+    for err in state.load_errors:
+        print(f"bnapp: {err}")
+    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
+          f"predicting in {infer.prediction_precision(hardware.device())}")
+    gpu, on = hardware.gpu_task, partial
+    training = dict(concurrency_id="train", concurrency_limit=1, show_progress="minimal")
+
+    with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(text.INTRO)
+        if state.load_errors:
+            gr.Markdown("**Some checkpoints could not be loaded:**\n" + "\n".join(f"- {e}" for e in state.load_errors))
+        pair = gr.Dropdown([(p.title, n) for n, p in state.pairs.items()], value=state.default_pair, label="Model pair",
+                           allow_custom_value=True)
+        with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
+            with gr.Row():
+                hub_repo_box = gr.Textbox(label="Hub model repo (owner/name)", placeholder="someone/bnapp-cifar10", scale=3)
+                hub_rev_box = gr.Textbox(label="Revision: branch, tag or commit (optional)", scale=2)
+                hub_load = gr.Button("Load", scale=1)
+            hub_note = gr.Markdown(text.HUB_HELP)
+        c, a, t = _compare_tab(state), _activations_tab(state), _train_tab(state)
+        session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
+
+        gr.on([c.image.change, pair.change], on(gpu(h.compare, 20), state), [c.image, pair, session], c.outputs,
+              api_name="predict", concurrency_limit=16)
+        gr.on([c.files.change, pair.change], on(gpu(h.compare_many, 30), state), [c.files, pair, session], c.many_outputs,
+              api_name="predict_many")
+        gr.on([a.look.click, a.mode.change, a.layer.input], on(gpu(h.activations, 30), state),
+              [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
+        t.recipe.change(recipe_defaults, [t.recipe], [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset],
+                        api_name=False)
+        t.start.click(on(gpu(h.train_run, int(state.limits.max_seconds) + 120), state), [session, *t.settings],
+                      [t.curves, t.evolution, t.progress, t.summary, t.files, pair], api_name="train", **training)
+        t.stop.click(h.stop_run, [session], [t.progress], api_name="stop", queue=False)
+        hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
+        t.push.click(h.push_run, [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
+                     concurrency_id="train", concurrency_limit=1)
+        t.sweep.click(on(gpu(h.run_lr_sweep, 600), state), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
+                      **training)
+        t.placement_btn.click(on(gpu(h.run_placement, 600), state), [t.arch], t.placement_outputs, api_name="placement",
+                              **training)
+        t.tutorial.click(on(gpu(h.run_tutorial_table, int(state.limits.max_seconds) + 60), state), None, [t.tutorial_out],
+                         api_name="tutorial_table", **training)
+    return demo

@@ -1,0 +1,168 @@
+"""Thin adapters between Gradio events and the services: arguments in, components and figures out.
+
+Every message meant for a person (a `UserError`, an unreadable image, a missing dataset, a Hub
+failure) becomes a `gr.Error`, in one place (`shown_to_user`); anything else is a bug and surfaces as one.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+
+import gradio as gr
+from PIL import Image
+
+from .. import hub, plots
+from ..data import DatasetError
+from ..images import ImageError, open_image
+from ..pairs import load_hub_pairs
+from ..services import UserError, activations as act, experiments as exp, prediction, training
+from ..services.state import ServerState, Session, get_pair, pair_choices
+from . import text
+
+PERSON_ERRORS = (UserError, ImageError, DatasetError, hub.HubError)
+CURVES_REFRESH_SECONDS = 3.0  # the loss curves between evaluations; the progress bar follows every step
+
+
+def shown_to_user(fn):
+    """Raise the services' messages for people as gr.Error (for plain and generator handlers alike)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except PERSON_ERRORS as e:
+                raise gr.Error(str(e)) from None
+        return gen
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PERSON_ERRORS as e:
+            raise gr.Error(str(e)) from None
+    return plain
+
+
+def _open(path: str | None, shown_name: str = "the image") -> Image.Image:
+    try:
+        return open_image(path)
+    except ImageError as e:
+        raise UserError(f"Could not use {shown_name}: {e}") from None
+    except OSError:
+        raise UserError(f"Could not read {shown_name}; please upload it again.") from None
+
+
+@shown_to_user
+def compare(state: ServerState, image_path: str | None, pair_name: str, session: Session | None = None):
+    """One image -> both twins' top-5, the 32x32 view, the bar chart and a one-line verdict."""
+    pair = get_pair(state, pair_name, session)
+    if image_path is None:
+        return None, None, None, None, text.DROP_PROMPT
+    c = prediction.compare(pair, _open(image_path), state.examples)
+    seen = c.prediction.small.resize((160, 160), Image.Resampling.NEAREST)
+    return (c.prediction.probs["bn"], c.prediction.probs["plain"], seen,
+            plots.class_probabilities(c.prediction.probs, c.truth), c.verdict)
+
+
+@shown_to_user
+def compare_many(state: ServerState, files: list[str] | None, pair_name: str, session: Session | None = None):
+    """Several images -> a gallery of what the twins see and a table of both top-1s."""
+    m = prediction.compare_many(get_pair(state, pair_name, session), files or [], state.examples)
+    rows = [[n, f"{p.top1('bn')[0]} ({p.top1('bn')[1]:.0%})", f"{p.top1('plain')[0]} ({p.top1('plain')[1]:.0%})",
+             "yes" if p.agree else "no", truth or ""] for n, p, truth in zip(m.names, m.predictions, m.truths)]
+    gallery = [(p.small.resize((96, 96), Image.Resampling.NEAREST), n) for n, p in zip(m.names, m.predictions)]
+    return gallery, rows, m.note
+
+
+@shown_to_user
+def activations(state: ServerState, pair_name: str, source: str, n: float, mode: str, layer: str | None,
+                image_path: str | None, session: Session | None = None, seed: float = 0):
+    """Statistics of both twins for one batch -> overview, histograms, channel view, layer choices, note."""
+    pair = get_pair(state, pair_name, session)
+    image = _open(image_path) if source == act.SOURCES[1] and image_path is not None else None
+    images, what = act.batch_of(source, n, seed, state.test_images, state.test_source, image)
+    v = act.look_inside(pair, images, what, mode, layer)
+    return (plots.layer_overview(v.bn, v.plain, v.mode), plots.layer_histograms(v.bn[v.index], v.plain[v.index], v.mode),
+            plots.channel_view(v.bn[v.index], v.mode), gr.Dropdown(choices=v.layer_names, value=v.layer), v.note)
+
+
+def _progress_html(done: int, total: int, eta: float, ips: float, label: str) -> str:
+    pct = 100 * done / max(1, total)
+    return (f'<div style="display:flex;gap:12px;align-items:center"><progress value="{done}" max="{total}" '
+            f'style="flex:1;height:18px"></progress><span>{label}: step {done}/{total} ({pct:.0f}%), '
+            f'{ips:,.0f} images/s, ETA {eta:.0f} s</span></div>')
+
+
+@shown_to_user
+def train_run(state: ServerState, session: Session, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
+              placement: str, train_subset, seed):
+    """Train both twins live; yields (curves, evolution, progress, summary, files, pair dropdown)."""
+    cfg = training.browser_config(state.limits, arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed)
+    no_change = gr.update()
+    drawn_at = 0.0
+    for u in training.train_live(state, session, cfg):
+        ev = u.event
+        if u.pair_name is not None:
+            yield (plots.training_curves(u.log), plots.evolution(u.points, u.unit),
+                   _progress_html(ev.step, ev.total_steps, 0, 0, "done"), u.summary, [str(f) for f in u.files],
+                   gr.Dropdown(choices=pair_choices(state, session), value=u.pair_name))
+            return
+        # Redrawing plotly figures costs the browser far more CPU than the server; where both share
+        # two cores (python app.py on a laptop) every redraw slows training, so draw only what changed.
+        first = drawn_at == 0.0  # a previous run's figures are replaced at once
+        redraw = first or u.evaluated or ev.kind != "log" or time.monotonic() - drawn_at >= CURVES_REFRESH_SECONDS
+        drawn_at = time.monotonic() if redraw else drawn_at
+        yield (plots.training_curves(u.log) if redraw else no_change,
+               plots.evolution(u.points, u.unit) if first or u.evaluated else no_change,
+               _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, u.label), no_change, no_change, no_change)
+
+
+def stop_run(session: Session) -> str:
+    return training.stop(session)
+
+
+def load_from_hub(state: ServerState, session: Session, repo_id: str, revision: str):
+    """Download a twin pair from a Hub model repo into this session's pair menu; a failure keeps what is there."""
+    try:
+        pairs = load_hub_pairs(repo_id, revision).pairs
+    except hub.HubError as e:
+        return gr.update(), f"**Could not load from the Hub:** {e}  \nThe pairs you had stay in use."
+    for pair in pairs.values():
+        session.add_pair(pair)
+    first = next(iter(pairs))
+    return (gr.Dropdown(choices=pair_choices(state, session), value=first),
+            f"Loaded **{', '.join(pairs)}** from the Hub: now selected in the model-pair menu.")
+
+
+@shown_to_user
+def push_run(session: Session, repo_id: str, private: bool) -> str:
+    """Upload this session's last finished run (both twins + model card) to a Hub model repo."""
+    if session.last_run is None:
+        raise UserError("Train a pair first: the last finished run of this session is what gets pushed.")
+    folder, pair_name = session.last_run
+    url = hub.push_pair(folder, pair_name, repo_id, private=bool(private))
+    return f"Pushed to **{repo_id.strip()}** in one commit: {url}"
+
+
+@shown_to_user
+def run_lr_sweep(state: ServerState, arch: str, lrs_text: str):
+    """Both twins at several learning rates, short fixed budget; a diverged twin is marked."""
+    for rows in exp.sweep_rows(state.limits, state.dataset, arch, exp.parse_rates(lrs_text)):
+        yield plots.lr_sweep(rows), exp.sweep_summary(rows)
+
+
+@shown_to_user
+def run_placement(state: ServerState, arch: str):
+    """BN before vs after the ReLU, same short budget; streams the three accuracy curves."""
+    for logs in exp.placement_logs(state.limits, state.dataset, arch):
+        yield plots.placement(logs), exp.placement_summary(logs)
+
+
+@shown_to_user
+def run_tutorial_table(state: ServerState):
+    """The tutorial's own recipe and report, both twins; streams the report lines."""
+    lines: list[str] = []
+    for line in exp.tutorial_lines(state.dataset(), max_seconds=state.limits.max_seconds):
+        lines.append(line)
+        yield "\n".join(lines)

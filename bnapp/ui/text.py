@@ -1,0 +1,50 @@
+"""The app's explanatory prose, in one place: what each view shows, in plain words."""
+
+INTRO = """# bnapp: see Batch Normalization at work
+Two networks, identical but for their **BatchNorm** layers, trained on CIFAR-10 in lockstep on the same
+batches. Drop in any image (it is centre-cropped and shrunk to the 32x32 pixels they were trained on) and
+see what each twin predicts."""
+
+HUB_HELP = ("A repo holding `NAME-bn` and `NAME-plain` safetensors + JSON, as `python -m bnapp.push` uploads them. "
+            "Downloads go to the standard HF cache.")
+DROP_PROMPT = "Drop an image, paste one, or click an example below."
+EXAMPLES_LABEL = "Real CIFAR-10 test images (3 per class, chosen by a fixed seeded rule)"
+
+ACTIVATIONS_INTRO = """Look inside both twins: what every layer's values look like **before and after BatchNorm**,
+and at the same places in the network without it. To watch these statistics *change while the twins train*,
+start a run in the **Train** tab."""
+
+EXPLAIN_OVERVIEW = """**Reading the overview.** One point per layer, from input (left) to output (right). The band spans
+the 15th to 85th percentile of the layer's values, the line is the median. Grey: what the BN twin's
+BatchNorm receives; blue: what it hands on; orange: the plain twin at the same place. After BN every
+layer is re-centred and re-scaled, so the blue band stays put through depth; without BN nothing holds the
+scale, and the orange band (and its std, right) drifts from layer to layer."""
+EXPLAIN_KINDS = """**BatchNorm1d vs BatchNorm2d.** A dense layer's output is (N, C): **BatchNorm1d** normalises each of
+the C features over the N images of the batch. A conv layer's output is (N, C, H, W): **BatchNorm2d**
+normalises each of the C channels over N x H x W values, so all images *and all positions* share one mean
+and one variance per channel. Then each channel is scaled by gamma and shifted by beta, both learned."""
+EXPLAIN_MODES = """**eval vs train mode.** In **eval** mode (what prediction does) BN uses the running mean and variance it
+averaged during training: a fixed per-channel affine map, so an image's prediction never depends on the
+other images in the batch. In **train** mode BN uses this batch's own mean and variance: after BN every
+channel's mean is exactly beta and its std exactly |gamma|, whatever the input. With a batch of **one**
+image train mode fails or misleads: BatchNorm1d has a single value per feature (variance 0; PyTorch refuses),
+and BatchNorm2d normalises one image by its own statistics, so the output no longer says how that image
+differs from the others. Looking never changes the model here: train mode runs on a copy."""
+EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has its own offset and scale. After BN (blue)
+the means collapse onto beta and the stds onto |gamma| (exactly in train mode; in eval mode they follow the
+running statistics, purple, which is how far this batch is from the training average)."""
+
+
+def train_intro(max_epochs: float, max_train_subset: int, max_seconds: float) -> str:
+    return ("Train both twins yourself, **in lockstep on the same batches**, and watch them part. "
+            f"Limits on this server: up to {max_epochs:g} epochs, {max_train_subset} training images, "
+            f"{max_seconds:g} s per run; one run at a time (others queue).")
+
+
+SWEEP_INTRO = ("Both twins at several learning rates, one short epoch each on 4096 images: BatchNorm tolerates "
+               "rates at which the plain twin stalls or diverges (marked x).")
+PLACEMENT_INTRO = ("The tutorial leaves this open: try it. Same data, seed and budget (2 epochs on 4096 images), "
+                   "BN placed before the activation and after it, and the plain twin as the baseline.")
+TUTORIAL_INTRO = ("The tutorial's exact recipe (MLP, Adam 1e-4, batch 10, 5 epochs, full training set) with its own "
+                  "*Loss after mini-batch* report, for both twins. The tutorial ends epoch 5 near 1.58 with BatchNorm "
+                  "and 1.65 without. About 1.5 minutes on 2 fast CPU cores.")
