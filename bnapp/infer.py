@@ -94,7 +94,7 @@ def _views(model: nn.Module, x: torch.Tensor, tta: str) -> torch.Tensor:
     if tta != "none":
         views = [v for view in views for v in (view, view.flip(-1))]
     out = model(torch.cat(views).contiguous(memory_format=torch.channels_last)).float()
-    weights = torch.tensor(TTA_WEIGHTS[tta]).view(-1, 1, 1)
+    weights = torch.tensor(TTA_WEIGHTS[tta], device=out.device).view(-1, 1, 1)
     return (out.view(len(views), len(x), -1) * weights).sum(0)
 
 

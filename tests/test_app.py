@@ -13,6 +13,8 @@ from gradio_client import Client, handle_file  # installed with gradio
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def client(server):

@@ -168,6 +168,7 @@ def _start_app(env: dict, port: int) -> subprocess.Popen:
     return proc, "".join(lines)
 
 
+@pytest.mark.e2e
 def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, pair_dir, tmp_path, synthetic_npz):
     from gradio_client import Client, handle_file
 
