@@ -1,0 +1,128 @@
+"""The services layer: the review's latent bugs, each pinned by a test that failed before its fix."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+
+import pytest
+import torch
+
+from bnapp import hardware, hub, stats
+from bnapp.data import load_cifar10
+from bnapp.engine import PairTrainer
+from bnapp.infer import InputSpec
+from bnapp.limits import TrainLimits
+from bnapp.models import build_pair
+from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.services import UserError, prediction, training
+from bnapp.services import state as S
+
+
+def tiny_mlp_cfg(**kw) -> TrainConfig:
+    return TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=1, batch_size=32, lr=1e-3, log_every=2), seed=0,
+                       evals_per_run=3, **kw)
+
+
+@pytest.fixture
+def server_state(synthetic_npz, monkeypatch, tmp_path) -> S.ServerState:
+    monkeypatch.setenv("BNAPP_DATA", str(synthetic_npz))
+    return S.ServerState.load(tmp_path / "no-checkpoints", tmp_path / "no-examples", limits=TrainLimits())
+
+
+def in_thread(fn, seconds: float) -> tuple[bool, list]:
+    """Run fn on a thread; (finished within `seconds`, [result or exception])."""
+    out: list = []
+
+    def call() -> None:
+        try:
+            out.append(fn())
+        except BaseException as e:  # handed back to the test
+            out.append(e)
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), out
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_eval_statistics_leave_the_callers_model_in_its_mode(was_training):
+    model = build_pair("cnn")["bn"].train(was_training)
+    stats.record(model, torch.zeros(4, 3, 32, 32, dtype=torch.uint8), InputSpec(), "eval")
+    assert model.training is was_training
+
+
+def test_a_hub_repo_that_loads_nothing_leaves_no_pair_and_no_crash(monkeypatch, tmp_path):
+    def no_pair(*_):
+        raise hub.HubError("nobody/nothing: not found on the Hub")
+
+    monkeypatch.setattr(S, "load_hub_pairs", no_pair)
+    state = S.ServerState.load(tmp_path / "empty", tmp_path / "no-examples", hub_repo="nobody/nothing", limits=TrainLimits())
+    assert state.pairs == {} and state.default_pair is None
+    assert any("Hub pair not loaded" in e for e in state.load_errors)
+
+
+def test_an_error_during_training_is_not_reported_as_a_failed_save(server_state, monkeypatch):
+    def broken_run(self):
+        raise OSError("the dataset file went away")
+        yield  # a generator, like the real run
+
+    monkeypatch.setattr(PairTrainer, "run", broken_run)
+    with pytest.raises(OSError, match="dataset file went away"):
+        list(training.train_live(server_state, S.Session(), tiny_mlp_cfg()))
+
+
+def test_a_failed_save_says_so_and_the_session_ends_its_run(server_state, monkeypatch):
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(S, "save_run", disk_full)
+    session = S.Session()
+    with pytest.raises(UserError, match="Could not write the run's checkpoint files"):
+        list(training.train_live(server_state, session, tiny_mlp_cfg()))
+    assert session.trainer is None and session.pairs == {}
+
+
+def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_step(server_state, monkeypatch):
+    seen = []
+    real = stats.evolution_point
+
+    def recording(models, specs, images, unit):
+        seen.append((threading.current_thread().name, {n: m.training for n, m in models.items()}))
+        return real(models, specs, images, unit)
+
+    monkeypatch.setattr(stats, "evolution_point", recording)
+    updates = list(training.train_live(server_state, S.Session(), tiny_mlp_cfg()))
+    points = updates[-1].points
+    assert len(points) == len(seen) >= 2
+    assert {name for name, _ in seen} == {"bnapp-background"}
+    assert [s for s, _ in points] == [u.event.step for u in updates if u.evaluated]
+    assert all(set(p) == {"bn", "plain"} for _, p in points)
+
+
+def test_a_run_that_ignores_stop_does_not_hang_its_consumer(monkeypatch):
+    monkeypatch.setattr(hardware, "JOIN_TIMEOUT", 0.3)
+    release = threading.Event()
+
+    def stubborn():
+        yield 1
+        release.wait(30)  # a step that does not end when asked to stop
+        yield 2
+
+    def consume_one():
+        with pytest.warns(UserWarning, match="did not end"):
+            for item in hardware.in_background(stubborn()):
+                return item
+
+    finished, out = in_thread(consume_one, 10)
+    release.set()
+    assert finished and out == [1]
+
+
+def test_a_prediction_whose_answer_never_comes_times_out(monkeypatch):
+    monkeypatch.setattr(prediction, "ANSWER_TIMEOUT", 0.3)
+    monkeypatch.setattr(prediction._Combiner, "_answer", staticmethod(lambda batch: None))
+    pair = S.Pair("mlp", build_pair("mlp"), {t: {"input": InputSpec().to_dict()} for t in ("bn", "plain")})
+    finished, out = in_thread(lambda: prediction.probabilities(pair, torch.zeros(1, 3, 32, 32, dtype=torch.uint8)), 10)
+    assert finished and isinstance(out[0], FutureTimeout)
