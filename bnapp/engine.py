@@ -131,7 +131,7 @@ class PairTrainer:
         self._stop = False
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
-        models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed)
+        models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed, widths=r.widths)
         whiten_idx = balanced_sample(self.data.y_train, WHITENING_IMAGES, seed=cfg.seed)
         whiten_from = normalize(self.data.x_train[whiten_idx], self.spec.mean, self.spec.std)
         self.twins: dict[str, TwinState] = {}

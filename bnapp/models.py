@@ -123,11 +123,12 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     return MLP(cfg) if cfg.arch == "mlp" else CNN(cfg)
 
 
-def build_pair(arch: str, placement: str = "before", seed: int = 0) -> dict[str, nn.Module]:
+def build_pair(arch: str, placement: str = "before", seed: int = 0,
+               widths: tuple[int, ...] = ModelConfig.widths) -> dict[str, nn.Module]:
     """The BN twin and the plain twin, with every layer they share initialised identically."""
     torch.manual_seed(seed)
-    bn = build_model(ModelConfig(arch, True, placement))
-    plain = build_model(ModelConfig(arch, False, placement))
+    bn = build_model(ModelConfig(arch, True, placement, widths))
+    plain = build_model(ModelConfig(arch, False, placement, widths))
     shared = {k: v for k, v in bn.state_dict().items() if k in plain.state_dict()}
     plain.load_state_dict(shared, strict=False)  # biases only the plain twin has keep their own init
     return {"bn": bn, "plain": plain}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .data import CIFAR_MEAN, CIFAR_STD
 from .infer import InputSpec
-from .models import ARCHS, PLACEMENTS
+from .models import ARCHS, PLACEMENTS, ModelConfig
 
 TWINS = ("bn", "plain")
 
@@ -40,6 +40,7 @@ class Recipe:
     tta: str = "none"  # evaluation: "flip" averages the logits of each image and its mirror
     precision: str = "auto"  # "auto" (bf16 where the CPU/GPU is fast at it), "fp32" or "bf16"
     log_every: int = 0  # steps between loss reports (0: about 20 per epoch)
+    widths: tuple[int, ...] = ModelConfig.widths  # the CNN's block widths (the MLP's are the tutorial's)
     description: str = ""
 
     def input_spec(self) -> InputSpec:

@@ -29,7 +29,7 @@ def run_metadata(trainer: PairTrainer, command: str) -> dict[str, dict]:
     cfg, recipe = trainer.cfg, trainer.recipe
     metadata = {}
     for name, t in trainer.twins.items():
-        meta = base_metadata(ModelConfig(cfg.arch, name == "bn", cfg.placement), trainer.spec)
+        meta = base_metadata(ModelConfig(cfg.arch, name == "bn", cfg.placement, recipe.widths), trainer.spec)
         meta.update(
             recipe=recipe.name,
             hyperparameters={k: v for k, v in asdict(recipe).items() if k not in ("name", "description")},

@@ -10,18 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .. import hardware, stats
+from .. import hardware
 from ..engine import PairTrainer, Progress
-from ..limits import TrainLimits
+from ..limits import TrainLimits, checked_number
 from ..recipes import RECIPES, TWINS, TrainConfig
 from ..runs import finish
 from . import UserError
+from .budget import Plan, plan_run, probe_for
+from .speedup import steps_to_accuracy
 from .state import ServerState, Session
 
 MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see hardware.CoreShare)
 QUICK_SUBSET = 6000  # training images of the quick preset
 BROWSER_TEST_IMAGES = 1000
 BROWSER_EVALS = 12  # evaluations per browser run, for the accuracy curves
+BUDGETS = {"quick": 75.0}  # s from the click to the summary; the steps are chosen to fit (`budget.plan_run`)
+MIN_BUDGET = 15.0
 PROBE_UNIT = {"mlp": "layer2", "cnn": "block2b"}  # the unit the "inside while training" view follows
 
 
@@ -40,32 +44,34 @@ class RunLog:
             self.steps.append(ev.step)
             for t in TWINS:
                 self.loss[t].append(ev.loss.get(t))
-        if ev.test_acc and any(v is not None for v in ev.test_acc.values()):
+        if ev.kind != "done" and ev.test_acc and any(v is not None for v in ev.test_acc.values()):
+            # one protocol for the curves: no TTA, the training precision (the final report has its own)
             self.eval_steps.append(ev.step)
             for t in TWINS:
                 self.test_acc[t].append(ev.test_acc.get(t))
         self.diverged = dict(ev.diverged)
 
-    def steps_to_reach(self, twin: str, accuracy: float) -> int | None:
-        """The first evaluated step at which `twin` reached `accuracy` (the BN paper's "fewer steps")."""
-        return next((s for s, a in zip(self.eval_steps, self.test_acc[twin]) if a is not None and a >= accuracy), None)
 
-
-def recipe_defaults(recipe: str) -> tuple[str, str, float, int, float, int]:
-    """The Train tab's fields for a preset: arch, optimizer, epochs, batch size, lr, training images."""
+def recipe_defaults(recipe: str) -> tuple[str, str, float, int, float, int, float]:
+    """The Train tab's fields for a preset: arch, optimizer, epochs, batch size, lr, training images, budget (s)."""
     r = RECIPES.get(recipe, RECIPES["quick"])
     subset = QUICK_SUBSET if recipe == "quick" else 50_000
-    return r.arch, r.optimizer, r.epochs, r.batch_size, r.lr, subset
+    return r.arch, r.optimizer, r.epochs, r.batch_size, r.lr, subset, BUDGETS.get(recipe, 0.0)
 
 
 def browser_config(limits: TrainLimits, arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset,
-                   seed) -> TrainConfig:
-    """The checked config of a browser run: 1,000 test images, evaluated about 12 times per run."""
+                   seed, budget=0.0) -> tuple[TrainConfig, float]:
+    """The checked config of a browser run (1,000 test images, evaluated about 12 times) and its time
+    budget in seconds (0: none; then the epochs and images are used as given)."""
     try:
-        return limits.config(arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed,
-                                   test_subset=BROWSER_TEST_IMAGES, evals_per_run=BROWSER_EVALS)
+        cfg = limits.config(arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed,
+                            test_subset=BROWSER_TEST_IMAGES, evals_per_run=BROWSER_EVALS)
+        seconds = checked_number("time budget", budget, 0, limits.max_seconds, "BNAPP_MAX_SECONDS")
     except ValueError as e:
         raise UserError(str(e)) from None
+    if 0 < seconds < MIN_BUDGET:
+        raise UserError(f"time budget must be 0 (none) or at least {MIN_BUDGET:g} s; got {seconds:g}")
+    return cfg, seconds
 
 
 def run_summary(meta: dict[str, dict], log: RunLog, seconds: float, stopped: bool) -> str:
@@ -78,14 +84,9 @@ def run_summary(meta: dict[str, dict], log: RunLog, seconds: float, stopped: boo
         if log.diverged.get(t) is not None:
             lines.append(f"The {'BN' if t == 'bn' else 'plain'} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
                          "and was frozen there; the other twin carried on.")
-    if log.test_acc["plain"] and log.test_acc["plain"][-1] is not None:
-        target = log.test_acc["plain"][-1]
-        reach = log.steps_to_reach("bn", target)
-        if reach is not None and log.eval_steps:
-            lines.append(f"The BN twin reached the plain twin's final accuracy ({100 * target:.1f}%) at step {reach} of "
-                         f"{log.eval_steps[-1]}: {log.eval_steps[-1] / max(1, reach):.1f}x fewer steps.")
-        else:
-            lines.append(f"The BN twin never reached the plain twin's final accuracy ({100 * target:.1f}%) in this run.")
+    if log.eval_steps:
+        lines.append(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
+                                       meta["bn"]["test_images"], log.diverged.get("plain") is not None).describe())
     return "  \n".join(lines)
 
 
@@ -104,41 +105,56 @@ class LiveUpdate:
     summary: str = ""
 
 
-def train_live(state: ServerState, session: Session, cfg: TrainConfig) -> Iterator[LiveUpdate]:
+def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0) -> Iterator[LiveUpdate]:
     """Train both twins on a background thread, yielding updates; at the end the run is saved in the
-    session's folder and offered as a pair. Closing the iterator stops the run."""
-    trainer = PairTrainer(cfg, state.dataset(),
-                          between_steps=lambda: hardware.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
-                          probe=_evolution_probe(cfg, state.dataset()))
-    session.trainer = trainer
-    log, points, unit = RunLog(), [], PROBE_UNIT[cfg.arch]
+    session's folder and offered as a pair. With a `budget` (s), the steps and images are first chosen
+    to fit it (`budget.plan_run`). Closing the iterator stops the run."""
+    data, unit = state.dataset(), PROBE_UNIT[cfg.arch]
+    probe = probe_for(cfg, data, unit)
+    plan: Plan | None = None
+
+    def run() -> Iterator[Progress]:  # on the background thread: the measurement too yields to requests
+        nonlocal cfg, plan
+        if budget:
+            cfg, plan = plan_run(cfg, data, budget, state.limits.max_train_subset, probe)
+        session.trainer = PairTrainer(cfg, data, between_steps=lambda: hardware.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
+                                      probe=probe)
+        yield from session.trainer.run()
+
+    def stop() -> None:
+        if session.trainer is not None:
+            session.trainer.stop()
+
+    log, points = RunLog(), []
     try:
-        for ev in hardware.in_background(trainer.run(), stop=trainer.stop):
+        for ev in hardware.in_background(run(), stop=stop):
             log.add(ev)
             if ev.probe is not None:
                 points.append((ev.step, ev.probe))
-            label = "stopping" if trainer.stopping else ("evaluating" if ev.kind == "done" else "training")
+            label = "stopping" if session.trainer.stopping else ("evaluating" if ev.kind == "done" else "training")
             yield LiveUpdate(ev, log, points, unit, label, evaluated=ev.probe is not None)
-        result = finish(trainer, command=f"app: {cfg.arch} {cfg.recipe.name} lr={cfg.recipe.lr} "
-                                         f"epochs={cfg.recipe.epochs} steps={trainer.step}")
+        trainer = session.trainer
+        result = finish(trainer, command=cli_command(cfg))
         try:
             name, files = session.save_run(result, cfg.arch)
         except OSError as e:
             raise UserError(f"Could not write the run's checkpoint files: {e}") from None
         summary = run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
+        if plan is not None:
+            summary += f"  \nTime budget: {plan.describe()}."
         yield LiveUpdate(ev, log, points, unit, "done", False, name, files,
                          summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.")
     finally:
-        trainer.stop()  # a closed tab or a cancelled event must not leave the run going
+        stop()  # a closed tab or a cancelled event must not leave the run going
         session.trainer = None
 
 
-def _evolution_probe(cfg: TrainConfig, data):
-    """Called by the engine on the training thread at each evaluation: both twins at the same step."""
-    spec = cfg.recipe.input_spec()
-    images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
-    unit = PROBE_UNIT[cfg.arch]
-    return lambda models: stats.evolution_point(models, {t: spec for t in models}, images, unit)
+def cli_command(cfg: TrainConfig) -> str:
+    """The command line that re-runs this exact run (the same steps on the same images)."""
+    r = cfg.recipe
+    return (f"python -m bnapp.train --arch {cfg.arch} --recipe {r.name} --optimizer {r.optimizer} --lr {r.lr:g} "
+            f"--batch-size {r.batch_size} --placement {cfg.placement} --seed {cfg.seed} --steps {cfg.steps or 0} "
+            f"--epochs {r.epochs:g} --train-subset {cfg.train_subset} --test-subset {cfg.test_subset} --out runs/{cfg.arch}")
 
 
 def stop(session: Session) -> str:

@@ -17,7 +17,7 @@ from ..recipes import RECIPES
 from ..services.activations import SOURCES
 from ..services.prediction import MAX_IMAGES
 from ..services.state import ServerState, Session
-from ..services.training import QUICK_SUBSET, recipe_defaults
+from ..services.training import BUDGETS, QUICK_SUBSET, recipe_defaults
 from . import gradio_fixes, handlers as h, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +95,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             t.lr = gr.Number(quick.lr, label="Learning rate")
             t.train_subset = gr.Number(QUICK_SUBSET, label="Training images", precision=0)
             t.seed = gr.Number(0, label="Seed", precision=0)
+            t.budget = gr.Number(BUDGETS["quick"], label="Time budget, s (0: none; else steps and images fit it)",
+                                 minimum=0)
         with gr.Row():
             t.start = gr.Button("Start training", variant="primary")
             t.stop = gr.Button("Stop", variant="stop")
@@ -122,7 +124,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             gr.Markdown(text.TUTORIAL_INTRO)
             t.tutorial = gr.Button("Run the tutorial")
             t.tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
-    t.settings = [t.arch, t.recipe, t.epochs, t.batch_size, t.lr, t.optimizer, t.placement, t.train_subset, t.seed]
+    t.settings = [t.arch, t.recipe, t.epochs, t.batch_size, t.lr, t.optimizer, t.placement, t.train_subset, t.seed,
+                  t.budget]
     return t
 
 
@@ -159,7 +162,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
               api_name="predict_many")
         gr.on([a.look.click, a.mode.change, a.layer.input], on(gpu(h.activations, 30), state),
               [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
-        t.recipe.change(recipe_defaults, [t.recipe], [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset],
+        t.recipe.change(recipe_defaults, [t.recipe], [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
         t.start.click(on(gpu(h.train_run, int(state.limits.max_seconds) + 120), state), [session, *t.settings],
                       [t.curves, t.evolution, t.progress, t.summary, t.files, pair], api_name="train", **training)

@@ -96,12 +96,15 @@ def _progress_html(done: int, total: int, eta: float, ips: float, label: str) ->
 
 @shown_to_user
 def train_run(state: ServerState, session: Session, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
-              placement: str, train_subset, seed):
+              placement: str, train_subset, seed, budget=0.0):
     """Train both twins live; yields (curves, evolution, progress, summary, files, pair dropdown)."""
-    cfg = training.browser_config(state.limits, arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed)
+    cfg, seconds = training.browser_config(state.limits, arch, recipe, epochs, batch_size, lr, optimizer, placement,
+                                           train_subset, seed, budget)
     no_change = gr.update()
     drawn_at = 0.0
-    for u in training.train_live(state, session, cfg):
+    if seconds:
+        yield (no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
+    for u in training.train_live(state, session, cfg, seconds):
         ev = u.event
         if u.pair_name is not None:
             yield (plots.training_curves(u.log), plots.evolution(u.points, u.unit),

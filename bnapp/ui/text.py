@@ -48,3 +48,8 @@ PLACEMENT_INTRO = ("The tutorial leaves this open: try it. Same data, seed and b
 TUTORIAL_INTRO = ("The tutorial's exact recipe (MLP, Adam 1e-4, batch 10, 5 epochs, full training set) with its own "
                   "*Loss after mini-batch* report, for both twins. The tutorial ends epoch 5 near 1.58 with BatchNorm "
                   "and 1.65 without. About 1.5 minutes on 2 fast CPU cores.")
+
+
+def measuring(budget: float) -> str:
+    return (f"<div>Measuring this machine's step time to fit the run into {budget:g} s "
+            "(a few throwaway steps of both twins)...</div>")

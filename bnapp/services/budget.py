@@ -1,0 +1,92 @@
+"""Live runs sized by a time budget: measure this machine, then choose the steps and the images.
+
+A browser run must end inside its budget on any machine: a 2-core fp32-only CPU, a laptop with
+AVX512-BF16, a GPU. `plan_run` trains a few throwaway steps of the very twins the run will train
+(same recipe, batch, precision, device and evaluation set), times each phase, and fixes the number of
+steps so that set-up, steps, evaluations and the final report fit the budget. The training images
+follow from the steps (the recipe's epochs over them), so faster hardware trains on more images. The
+learning-rate schedule and the evaluation points are laid over the chosen steps by the engine, and
+the steps are recorded, so `python -m bnapp.train --steps N --train-subset M ...` re-runs it exactly.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+from .. import stats
+from ..data import Cifar10
+from ..engine import PairTrainer
+from ..recipes import TrainConfig
+
+CALIBRATION_STEPS = 5  # the first is a warm-up; the others are timed
+MIN_STEPS = 10
+SAVE_SECONDS = 1.0  # writing both checkpoints and the last figures
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the measurement found and what was chosen."""
+
+    budget: float
+    steps: int
+    train_images: int
+    epochs: float
+    step_seconds: float
+    eval_seconds: float  # one evaluation of both twins (and its evolution snapshot)
+    fixed_seconds: float  # set-up, final report and saving
+    calibration_seconds: float
+
+    @property
+    def expected_seconds(self) -> float:
+        return self.calibration_seconds + self.fixed_seconds + self.steps * self.step_seconds
+
+    def describe(self) -> str:
+        return (f"planned {self.steps} steps on {self.train_images} images ({self.epochs:.2f} epochs) to end within "
+                f"the {self.budget:g} s budget: measured {1000 * self.step_seconds:.0f} ms a step, "
+                f"{self.eval_seconds:.2f} s an evaluation, {self.calibration_seconds:.1f} s to measure")
+
+
+def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int, probe=None) -> tuple[TrainConfig, Plan]:
+    """`cfg` with `steps` and `train_subset` chosen so that the run (after this measurement) ends
+    within `budget` seconds of the moment this was called. `probe` is the run's evolution snapshot."""
+    start = time.perf_counter()
+    r = cfg.recipe
+    trial = replace(cfg, steps=CALIBRATION_STEPS, evals_per_run=0, max_seconds=0,
+                    recipe=replace(r, log_every=1, lookahead=False))
+    trainer = PairTrainer(trial, data)
+    set_up = time.perf_counter() - start
+    marks, kinds = [], []
+    for ev in trainer.run():
+        marks.append(time.perf_counter())
+        kinds.append(ev.kind)
+    steps_at = [t for t, k in zip(marks, kinds) if k == "log"]
+    step_seconds = statistics.median(b - a for a, b in zip(steps_at[1:], steps_at[2:]) if b > a) \
+        if len(steps_at) >= 3 else (steps_at[-1] - start - set_up) / max(1, len(steps_at))
+    epoch_eval = marks[kinds.index("epoch")] - steps_at[-1]  # no TTA: what each evaluation during the run costs
+    final_report = marks[-1] - marks[kinds.index("epoch")]
+    probe_seconds = 0.0
+    if probe is not None:
+        t = time.perf_counter()
+        probe(trainer.models())
+        probe_seconds = time.perf_counter() - t
+    eval_seconds = epoch_eval + probe_seconds
+    calibration = time.perf_counter() - start
+
+    fixed = set_up + final_report + SAVE_SECONDS
+    evaluations = cfg.evals_per_run + math.ceil(r.epochs) + 1  # the scheduled ones and one per epoch end
+    left = budget - calibration - fixed - evaluations * eval_seconds
+    steps = max(MIN_STEPS, int(left / step_seconds))
+    images = min(max_train_images, len(data.y_train), max(r.batch_size, int(steps * r.batch_size / r.epochs)))
+    epochs = steps * r.batch_size / images
+    plan = Plan(budget, steps, images, epochs, step_seconds, eval_seconds,
+                fixed + evaluations * eval_seconds, calibration)
+    return replace(cfg, steps=steps, train_subset=images, recipe=replace(r, epochs=epochs)), plan
+
+
+def probe_for(cfg: TrainConfig, data: Cifar10, unit: str):
+    """The evolution snapshot a live run takes at each evaluation: both twins, one fixed probe batch."""
+    spec = cfg.recipe.input_spec()
+    images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
+    return lambda models: stats.evolution_point(models, {t: spec for t in models}, images, unit)
