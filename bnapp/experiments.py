@@ -11,38 +11,49 @@ from dataclasses import replace
 
 from .data import DatasetError, load_cifar10
 from .recipes import RECIPES, TrainConfig
-from .services.experiments import lr_sweep
+from .services.experiments import largest_trainable_rate, lr_sweep, placement_runs, placement_summary
+from .services.training import RunLog
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.experiments", description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=("lr-sweep",))
+    p.add_argument("experiment", choices=("lr-sweep", "placement"),
+                   help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds")
     p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
-    p.add_argument("--lrs", type=float, nargs="+", required=True)
+    p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--train-subset", type=int, default=0)
     p.add_argument("--test-subset", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None)
     a = p.parse_args(argv)
+    if a.experiment == "lr-sweep" and not a.lrs:
+        p.error("lr-sweep needs --lrs")
     recipe = RECIPES[a.recipe] if a.epochs is None else replace(RECIPES[a.recipe], epochs=a.epochs)
     try:
         data = load_cifar10(a.data)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cfg = TrainConfig(a.arch, recipe, seed=a.seed, train_subset=a.train_subset, test_subset=a.test_subset)
+    cfg = TrainConfig(a.arch, recipe, seed=a.seed, train_subset=a.train_subset, test_subset=a.test_subset,
+                      evals_per_run=8)
+    if a.experiment == "placement":
+        logs: dict = {}
+        for placement, seed, ev in placement_runs(cfg, data):
+            logs.setdefault((placement, seed), RunLog()).add(ev)
+        print(placement_summary(logs).replace("**", ""))
+        return 0
     rows = []
     for lr, item in lr_sweep(cfg, data, a.lrs):
         if isinstance(item, dict):
             rows.append(item)
             print(json.dumps(item), flush=True)
-    print(f"\n{'lr':>8} {'twin':>6} {'test acc':>9} {'last loss':>10} {'diverged':>9}")
+    print(f"\n{'lr':>8} {'twin':>6} {'test acc':>9} {'last loss':>10} {'status':>9}")
     for r in rows:
-        acc = f"{100 * r['test_accuracy']:.1f}%" if r["test_accuracy"] is not None else "-"
         loss = f"{r['final_train_loss']:.3f}" if r["final_train_loss"] is not None else "-"
-        print(f"{r['lr']:>8g} {r['twin']:>6} {acc:>9} {loss:>10} {str(r['diverged_at_step'] or '-'):>9}")
+        print(f"{r['lr']:>8g} {r['twin']:>6} {100 * r['test_accuracy']:>8.1f}% {loss:>10} {r['status']:>9}")
+    print("largest rate that trains: " + ", ".join(f"{t} {largest_trainable_rate(rows, t)}" for t in ("bn", "plain")))
     return 0
 
 

@@ -92,11 +92,12 @@ class MLP(nn.Module):
 class CNN(nn.Module):
     """A VGG-style net for 32x32 images (after airbench's design): a 2x2 whitening stem, three
     blocks of two 3x3 convs with a 2x2 max-pool after the first, then a dense head with BN1d.
-    BN2d follows every conv in the BN twin; conv biases exist only where no BN follows."""
+    BN2d follows every conv in the BN twin; conv biases exist only where no BN follows directly
+    (with BN after the ReLU, every conv keeps its bias: the ReLU's threshold must stay learnable)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        bias = not cfg.bn
+        bias = not cfg.bn or cfg.placement == "after"  # with BN after the ReLU, the ReLU needs its bias
         w1, w2, w3 = cfg.widths
         stem_width = 24  # 12 whitening filters of the 2x2x3 patch space, and their negatives
         self.stem = Unit(_conv(3, stem_width, bias, kernel=2, padding=0), stem_width, cfg.bn, cfg.placement)

@@ -189,36 +189,41 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
 
 
 def lr_sweep(rows: list[dict]) -> go.Figure:
-    """Final test accuracy against learning rate for both twins; diverged runs drawn as x at 0."""
+    """Final test accuracy against learning rate for both twins; diverged runs drawn as x at 0,
+    stalled ones (near chance at the end) as open circles at their accuracy."""
     fig = go.Figure()
     for twin in ("bn", "plain"):
         mine = sorted((r for r in rows if r["twin"] == twin), key=lambda r: r["lr"])
-        ok = [r for r in mine if r["diverged_at_step"] is None]
-        bad = [r for r in mine if r["diverged_at_step"] is not None]
+        ok = [r for r in mine if r["status"] != "diverged"]
         fig.add_scatter(x=[r["lr"] for r in ok], y=[r["test_accuracy"] for r in ok], mode="lines+markers",
                         name=NAMES[twin], line=dict(color=COLORS[twin]), hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
-        if bad:
-            fig.add_scatter(x=[r["lr"] for r in bad], y=[0] * len(bad), mode="markers", name=f"{NAMES[twin]}: diverged",
-                            marker=dict(symbol="x", size=14, color=COLORS[twin]))
+        for status, symbol, at_zero in (("stalled", "circle-open", False), ("diverged", "x", True)):
+            bad = [r for r in mine if r["status"] == status]
+            if bad:
+                fig.add_scatter(x=[r["lr"] for r in bad], y=[0 if at_zero else r["test_accuracy"] for r in bad],
+                                mode="markers", name=f"{NAMES[twin]}: {status}", marker=dict(symbol=symbol, size=14,
+                                                                                           color=COLORS[twin]))
     fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
     swept = sorted({r["lr"] for r in rows})  # label exactly the rates that were tried
     fig.update_xaxes(type="log", tickvals=swept, ticktext=[f"{lr:g}" for lr in swept], title="learning rate")
-    fig.update_yaxes(tickformat=".0%", title="test accuracy", rangemode="tozero")
+    fig.update_yaxes(tickformat=".0%", title="test accuracy (no TTA)", rangemode="tozero")
     return _layout(fig, "Learning-rate robustness: same budget, both twins")
 
 
 def placement(logs: dict) -> go.Figure:
-    """Test accuracy over steps: BN before the ReLU, BN after it, and no BN."""
+    """Test accuracy over steps, one line per seed: BN before the ReLU, BN after it, and no BN."""
     fig = go.Figure()
     styles = {"before": ("BN before ReLU", COLORS["bn"], "solid"), "after": ("BN after ReLU", "#7c3aed", "dash")}
-    for key, log in logs.items():
-        name, color, dash = styles[key]
-        fig.add_scatter(x=log.eval_steps, y=log.test_acc["bn"], name=name, mode="lines+markers",
-                        line=dict(color=color, dash=dash))
-    base = logs.get("before")
-    if base is not None:
-        fig.add_scatter(x=base.eval_steps, y=base.test_acc["plain"], name="no BN", mode="lines+markers",
-                        line=dict(color=COLORS["plain"]))
+    shown: set[str] = set()
+    for (key, seed), log in logs.items():
+        lines = [(*styles[key], log.test_acc["bn"])]
+        if key == "before":
+            lines.append(("no BN", COLORS["plain"], "dot", log.test_acc["plain"]))
+        for name, color, dash, acc in lines:
+            fig.add_scatter(x=log.eval_steps, y=acc, name=name, legendgroup=name, showlegend=name not in shown,
+                            mode="lines+markers", line=dict(color=color, dash=dash),
+                            hovertemplate=f"{name}, seed {seed}, step %{{x}}: %{{y:.1%}}<extra></extra>")
+            shown.add(name)
     fig.update_xaxes(title="step")
-    fig.update_yaxes(tickformat=".0%", title="test accuracy")
-    return _layout(fig, "Where should BatchNorm go?")
+    fig.update_yaxes(tickformat=".0%", title="test accuracy (no TTA, 1,000 test images)")
+    return _layout(fig, "Where should BatchNorm go? One line per seed")

@@ -4,6 +4,7 @@ offers are dataclasses here; `python -m bnapp.experiments` prints the same numbe
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 from typing import Iterator
 
@@ -12,9 +13,11 @@ from ..engine import PairTrainer, Progress
 from ..limits import TrainLimits
 from ..recipes import RECIPES, TWINS, TrainConfig
 from . import UserError
+from .speedup import NEAR_CHANCE
 from .training import RunLog
 
 MAX_SWEEP_RATES = 8
+PLACEMENT_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class ExperimentPreset:
     batch_size: dict[str, int]  # per arch
     lr: dict[str, float | None]  # per arch; None: the recipe's own (or the rate being swept)
     test_subset: int = 1000
+    evals_per_run: int = 0
 
     def config(self, limits: TrainLimits, arch: str, lr: float | None = None) -> TrainConfig:
         """The checked config of one run (ValueError -> UserError naming the value)."""
@@ -33,13 +37,15 @@ class ExperimentPreset:
         rate = lr if lr is not None else (self.lr[arch] or RECIPES[recipe].lr)
         try:
             return limits.config(arch, recipe, self.epochs, self.batch_size[arch], rate, RECIPES[recipe].optimizer,
-                                 "before", self.train_subset, 0, test_subset=self.test_subset)
+                                 "before", self.train_subset, 0, test_subset=self.test_subset,
+                                 evals_per_run=self.evals_per_run)
         except ValueError as e:
             raise UserError(str(e)) from None
 
 
 SWEEP = ExperimentPreset(epochs=1, train_subset=4096, batch_size={"cnn": 256, "mlp": 64}, lr={"cnn": None, "mlp": None})
-PLACEMENT = ExperimentPreset(epochs=2, train_subset=4096, batch_size={"cnn": 256, "mlp": 32}, lr={"cnn": None, "mlp": 1e-3})
+PLACEMENT = ExperimentPreset(epochs=2, train_subset=4096, batch_size={"cnn": 256, "mlp": 32}, lr={"cnn": None, "mlp": 1e-3},
+                             evals_per_run=8)
 
 
 def experiment_recipe(arch: str) -> str:
@@ -47,10 +53,12 @@ def experiment_recipe(arch: str) -> str:
 
 
 def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:
-    """Both twins at each learning rate, same budget and seed. Yields (lr, progress event) while a
-    run trains and (lr, summary row) when it ends; a twin whose loss turns NaN/inf is marked."""
+    """Both twins at each learning rate, same budget and seed. Yields (lr, progress event) while a run
+    trains and (lr, summary row) when it ends. PyTorch's weight decay shrinks the weights by lr x wd a
+    step, so the decay is scaled by base lr / lr to keep that product, the regulariser, the same at every rate."""
+    r = base.recipe
     for lr in lrs:
-        trainer = PairTrainer(replace(base, recipe=replace(base.recipe, lr=lr)), data)
+        trainer = PairTrainer(replace(base, recipe=replace(r, lr=lr, weight_decay=r.weight_decay * r.lr / lr)), data)
         last = None
         for ev in trainer.run():
             last = ev
@@ -58,18 +66,32 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
         for twin in TWINS:
             t = trainer.twins[twin]
             losses = [h["train_loss"] for h in t.history if h["train_loss"] is not None]
-            yield lr, dict(lr=lr, twin=twin, test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
-                           diverged_at_step=t.diverged_at, trained=t.diverged_at is None and bool(losses) and losses[-1] < 2.2,
+            yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy), test_accuracy=t.test_accuracy,
+                           final_train_loss=losses[-1] if losses else None, diverged_at_step=t.diverged_at,
                            seconds=last.elapsed if last else 0.0)
 
 
-def placement_runs(base: TrainConfig, data: Cifar10) -> Iterator[tuple[str, Progress]]:
-    """The same budget with BN before and after the ReLU. Yields (placement, event); the plain twin
-    has no BN to place, so its two runs are the same network and serve as the common baseline."""
-    for placement in ("before", "after"):
-        trainer = PairTrainer(replace(base, placement=placement), data)
-        for ev in trainer.run():
-            yield placement, ev
+def run_status(diverged_at: int | None, test_accuracy: float | None) -> str:
+    """"diverged" (loss NaN/inf), "stalled" (still near chance at the end) or "trains"."""
+    if diverged_at is not None:
+        return "diverged"
+    return "stalled" if test_accuracy is None or test_accuracy < NEAR_CHANCE else "trains"
+
+
+def largest_trainable_rate(rows: list[dict], twin: str) -> float | None:
+    """The largest swept rate at which `twin` neither diverged nor stalled (Bjorck et al. 2018)."""
+    return max((r["lr"] for r in rows if r["twin"] == twin and r["status"] == "trains"), default=None)
+
+
+def placement_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = PLACEMENT_SEEDS
+                   ) -> Iterator[tuple[str, int, Progress]]:
+    """The same budget with BN before and after the ReLU, for each seed. Yields (placement, seed, event);
+    the plain twin has no BN to place, so its runs are the same network and serve as the common baseline."""
+    for seed in seeds:
+        for placement in ("before", "after"):
+            trainer = PairTrainer(replace(base, placement=placement, seed=seed), data)
+            for ev in trainer.run():
+                yield placement, seed, ev
 
 
 def tutorial_lines(data: Cifar10, epochs: float = 5, max_seconds: float = 0, log_every: int = 500) -> Iterator[str]:
@@ -121,26 +143,48 @@ def sweep_rows(limits: TrainLimits, data_source, arch: str, lrs: list[float]) ->
 def sweep_summary(rows: list[dict]) -> str:
     parts = []
     for r in rows:
-        acc = "diverged" if r["diverged_at_step"] is not None else f"{100 * r['test_accuracy']:.1f}%"
-        parts.append(f"lr {r['lr']:g} {'BN' if r['twin'] == 'bn' else 'plain'}: {acc}")
-    return "; ".join(parts)
+        acc = f"{100 * r['test_accuracy']:.1f}%" + ("" if r["status"] == "trains" else f" ({r['status']})")
+        parts.append(f"lr {r['lr']:g} {'BN' if r['twin'] == 'bn' else 'plain'}: {'diverged' if r['status'] == 'diverged' else acc}")
+    largest = {t: largest_trainable_rate(rows, t) for t in TWINS}
+    return ("; ".join(parts) + ".  \nLargest rate that trains (neither diverged nor stalled near chance): "
+            + ", ".join(f"{'BN' if t == 'bn' else 'plain'} {'none' if v is None else f'{v:g}'}" for t, v in largest.items()) + ".")
 
 
 def placement_logs(limits: TrainLimits, data_source, arch: str) -> Iterator[dict]:
-    """The app's placement experiment: the logs of both runs after each epoch and at the end."""
+    """The app's placement experiment: every run's log, keyed (placement, seed), after each evaluation."""
     base = PLACEMENT.config(limits, arch)
-    logs = {"before": RunLog(), "after": RunLog()}
-    for placement, ev in placement_runs(base, data_source()):
-        logs[placement].add(ev)
-        if ev.kind in ("epoch", "done"):
+    logs: dict[tuple[str, int], RunLog] = {}
+    for placement, seed, ev in placement_runs(base, data_source()):
+        log = logs.setdefault((placement, seed), RunLog())
+        log.add(ev)
+        if ev.test_acc:  # each evaluation, and each run's end
             yield logs
 
 
+def placement_finals(logs: dict) -> dict[str, list[float]]:
+    """Final accuracy (last evaluation: no TTA, the same test images) per variant, one per finished seed."""
+    finals: dict[str, list[float]] = {"BN before ReLU": [], "BN after ReLU": [], "no BN": []}
+    for (placement, _), log in logs.items():
+        if not log.finished:
+            continue
+        finals[f"BN {placement} ReLU"].append(log.test_acc["bn"][-1])
+        if placement == "before":
+            finals["no BN"].append(log.test_acc["plain"][-1])
+    return finals
+
+
 def placement_summary(logs: dict) -> str:
-    parts = []
-    for placement, log in logs.items():
-        if log.eval_steps:
-            parts.append(f"BN {placement} ReLU: {100 * log.test_acc['bn'][-1]:.1f}%")
-    if logs["before"].eval_steps:
-        parts.append(f"no BN: {100 * logs['before'].test_acc['plain'][-1]:.1f}%")
-    return "Test accuracy so far -- " + ", ".join(parts)
+    """Mean +- sd over seeds per variant; a difference is claimed only where the intervals do not overlap."""
+    finals = {k: v for k, v in placement_finals(logs).items() if v}
+    if not finals:
+        return "Running the first seed..."
+    stats = {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)) for k, v in finals.items()}
+    parts = [f"{k}: {100 * m:.1f}% +- {100 * sd:.1f} (n={n})" for k, (m, sd, n) in stats.items()]
+    line = "Final test accuracy, mean +- sd over seeds -- " + "; ".join(parts) + "."
+    both = [stats.get("BN before ReLU"), stats.get("BN after ReLU")]
+    if all(b is not None and b[2] == len(PLACEMENT_SEEDS) for b in both):
+        (m1, s1, _), (m2, s2, _) = both
+        overlap = abs(m1 - m2) <= s1 + s2
+        line += (" **No clear difference** between before and after: the intervals overlap." if overlap else
+                 f" BN **{'before' if m1 > m2 else 'after'}** the ReLU did better here, beyond the seeds' spread.")
+    return line

@@ -38,8 +38,10 @@ class RunLog:
     eval_steps: list[int] = field(default_factory=list)
     test_acc: dict[str, list[float | None]] = field(default_factory=lambda: {t: [] for t in TWINS})
     diverged: dict[str, int | None] = field(default_factory=lambda: {t: None for t in TWINS})
+    finished: bool = False
 
     def add(self, ev: Progress) -> None:
+        self.finished = ev.kind == "done"
         if ev.kind == "log":
             self.steps.append(ev.step)
             for t in TWINS:

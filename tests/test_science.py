@@ -1,0 +1,81 @@
+"""The mechanisms behind the numbers the app shows (issue: trustworthy science)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from bnapp.data import balanced_sample
+from bnapp.models import ModelConfig, build_model
+from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.services import experiments as exp
+from bnapp.services.training import RunLog
+
+
+def test_a_balanced_sample_of_a_class_grouped_file_has_every_class_equally():
+    labels = torch.arange(10).repeat_interleave(500)  # grouped by class, like the shipped CIFAR-10 file
+    idx = balanced_sample(labels, 1000, seed=3)
+    assert len(idx) == len(set(idx.tolist())) == 1000
+    assert torch.bincount(labels[idx], minlength=10).tolist() == [100] * 10
+    assert not torch.equal(idx, balanced_sample(labels, 1000, seed=4))
+
+
+@pytest.mark.parametrize("placement,conv_bias", [("before", False), ("after", True)])
+def test_with_bn_after_the_relu_the_conv_before_it_keeps_its_bias(placement, conv_bias):
+    bn = build_model(ModelConfig("cnn", True, placement))
+    assert (bn.block2a.conv.bias is not None) is conv_bias and (bn.head.linear.bias is not None) is conv_bias
+    assert build_model(ModelConfig("cnn", False, placement)).block2a.conv.bias is not None
+
+
+@pytest.mark.parametrize("diverged_at,acc,status", [(5, None, "diverged"), (None, 0.11, "stalled"), (None, 0.4, "trains")])
+def test_a_sweep_tells_diverged_from_stalled(diverged_at, acc, status):
+    assert exp.run_status(diverged_at, acc) == status
+
+
+def test_the_largest_trainable_rate_skips_stalled_and_diverged_rates():
+    rows = [dict(lr=0.1, twin="plain", status="trains"), dict(lr=0.3, twin="plain", status="stalled"),
+            dict(lr=1.0, twin="plain", status="diverged"), dict(lr=1.0, twin="bn", status="trains")]
+    assert exp.largest_trainable_rate(rows, "plain") == 0.1 and exp.largest_trainable_rate(rows, "bn") == 1.0
+    assert "plain 0.1" in exp.sweep_summary([r | dict(test_accuracy=0.3) for r in rows])
+
+
+def test_the_sweep_keeps_lr_times_weight_decay_fixed(monkeypatch):
+    made = []
+
+    class Recorder:
+        def __init__(self, cfg, data):
+            made.append(cfg.recipe)
+            raise LookupError  # the config is all this test needs
+
+    monkeypatch.setattr(exp, "PairTrainer", Recorder)
+    base = TrainConfig("cnn", replace(RECIPES["quick"], lr=0.2, weight_decay=5e-4))
+    for lr in (0.02, 2.0):
+        with pytest.raises(LookupError):
+            next(exp.lr_sweep(base, None, [lr]))
+    assert [r.lr * r.weight_decay for r in made] == pytest.approx([0.2 * 5e-4] * 2)
+
+
+def finished_log(bn: float, plain: float) -> RunLog:
+    log = RunLog(eval_steps=[10, 20], test_acc={"bn": [0.2, bn], "plain": [0.2, plain]})
+    log.finished = True
+    return log
+
+
+@pytest.mark.parametrize("before,after,verdict", [
+    ((0.50, 0.52, 0.51), (0.49, 0.53, 0.50), "No clear difference"),
+    ((0.60, 0.61, 0.62), (0.40, 0.41, 0.42), "BN **before** the ReLU did better"),
+])
+def test_placement_claims_a_difference_only_beyond_the_seeds_spread(before, after, verdict):
+    logs = {}
+    for seed in range(3):
+        logs[("before", seed)] = finished_log(before[seed], 0.3)
+        logs[("after", seed)] = finished_log(after[seed], 0.3)
+    text = exp.placement_summary(logs)
+    assert verdict in text and "+-" in text and "(n=3)" in text
+
+
+def test_placement_waits_for_every_seed_before_any_verdict():
+    logs = {("before", 0): finished_log(0.6, 0.3), ("after", 0): finished_log(0.4, 0.3)}
+    text = exp.placement_summary(logs)
+    assert "(n=1)" in text and "clear" not in text and "did better" not in text
