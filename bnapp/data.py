@@ -48,6 +48,16 @@ class Cifar10:
         return Cifar10(self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te], self.source)
 
 
+def holdout(data: "Cifar10", n: int = 5000, seed: int = 0) -> "Cifar10":
+    """The training images without a seeded, class-balanced `n`, which take the test set's place: the
+    split on which choices (learning rate, epochs, TTA) are made, so the test set is measured once."""
+    val = balanced_sample(data.y_train, n, seed)
+    keep = torch.ones(len(data.y_train), dtype=torch.bool)
+    keep[val] = False
+    return Cifar10(data.x_train[keep], data.y_train[keep], data.x_train[val], data.y_train[val],
+                   f"{data.source} (validation: {n} class-balanced training images held out, seed {seed})")
+
+
 def balanced_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     """Indices of `n` images, as many of each class as the classes allow, seeded: a fair sample of a
     file that is grouped by class (a prefix of CIFAR-10's file would be airplanes only)."""

@@ -9,16 +9,20 @@ import json
 import sys
 from dataclasses import replace
 
-from .data import DatasetError, load_cifar10
+from .data import DatasetError, holdout, load_cifar10
 from .recipes import RECIPES, TrainConfig
 from .services.experiments import largest_trainable_rate, lr_sweep, placement_runs, placement_summary
+from .services.figure1 import figure1_config, figure1_run
 from .services.training import RunLog
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.experiments", description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=("lr-sweep", "placement"),
-                   help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds")
+    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1"),
+                   help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds; "
+                        "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP)")
+    p.add_argument("--validation", action="store_true",
+                   help="score on 5,000 class-balanced training images held out (make choices here, not on test)")
     p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
     p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
@@ -33,11 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     recipe = RECIPES[a.recipe] if a.epochs is None else replace(RECIPES[a.recipe], epochs=a.epochs)
     try:
         data = load_cifar10(a.data)
+        data = holdout(data) if a.validation else data
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = TrainConfig(a.arch, recipe, seed=a.seed, train_subset=a.train_subset, test_subset=a.test_subset,
                       evals_per_run=8)
+    if a.experiment == "figure1":
+        for fig in figure1_run(data, figure1_config(a.seed, a.epochs)):
+            if fig.done:
+                print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t in ("plain", "bn") for q in (15, 50, 85)))
+                for step, point in fig.points[:: max(1, len(fig.points) // 10)] + fig.points[-1:]:
+                    print(f"{step:>6} " + " ".join(f"{point[t]['act_input'][q]:>10.3f}" for t in ("plain", "bn")
+                                                   for q in (15, 50, 85)))
+                print(fig.summary())
+        return 0
     if a.experiment == "placement":
         logs: dict = {}
         for placement, seed, ev in placement_runs(cfg, data):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ARCHS = ("mlp", "cnn")
+ARCHS = ("mlp", "cnn", "fig1")
 PLACEMENTS = ("before", "after")
 
 
@@ -43,7 +43,8 @@ class ModelConfig:
 class Unit(nn.Module):
     """One hidden layer with its (optional) BatchNorm and activation, under readable names."""
 
-    def __init__(self, op: nn.Module, features: int, bn: bool, placement: str, pool: int = 0):
+    def __init__(self, op: nn.Module, features: int, bn: bool, placement: str, pool: int = 0,
+                 act: nn.Module | None = None):
         super().__init__()
         conv = isinstance(op, nn.Conv2d)
         setattr(self, "conv" if conv else "linear", op)
@@ -53,7 +54,7 @@ class Unit(nn.Module):
             self.bn = nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
         else:
             self.bn = nn.Identity()
-        self.act = nn.ReLU()
+        self.act = act if act is not None else nn.ReLU()
         self.placement = placement
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,6 +90,21 @@ class MLP(nn.Module):
         return self.out(self.layer2(self.layer1(self.flatten(x))))
 
 
+class Figure1MLP(nn.Module):
+    """Ioffe & Szegedy's (2015) Figure 1 network: 3 fully connected hidden layers of 100 sigmoid units
+    (they used MNIST; here CIFAR-10's 3072 inputs), BatchNorm before each sigmoid in the BN twin."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        for i, width_in in enumerate((3072, 100, 100), start=1):
+            setattr(self, f"layer{i}", Unit(nn.Linear(width_in, 100), 100, cfg.bn, cfg.placement, act=nn.Sigmoid()))
+        self.out = nn.Linear(100, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.layer3(self.layer2(self.layer1(self.flatten(x)))))
+
+
 class CNN(nn.Module):
     """A VGG-style net for 32x32 images (after airbench's design): a 2x2 whitening stem, three
     blocks of two 3x3 convs with a 2x2 max-pool after the first, then a dense head with BN1d.
@@ -121,7 +137,7 @@ class CNN(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    return MLP(cfg) if cfg.arch == "mlp" else CNN(cfg)
+    return {"mlp": MLP, "cnn": CNN, "fig1": Figure1MLP}[cfg.arch](cfg)
 
 
 def build_pair(arch: str, placement: str = "before", seed: int = 0,

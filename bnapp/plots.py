@@ -161,20 +161,26 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
     return _layout(fig, title)
 
 
+def _percentile_lines(fig: go.Figure, steps: list[int], series: list[dict], color: str, col: int, row: int = 1) -> None:
+    for p, dash in ((15, "dot"), (50, "solid"), (85, "dot")):
+        fig.add_scatter(x=steps, y=[q[p] for q in series], mode="lines", name=f"{p}th percentile",
+                        line=dict(color=color, dash=dash), showlegend=False, row=row, col=col,
+                        hovertemplate="step %{x}: %{y:.3g}<extra>" + f"{p}th percentile</extra>")
+
+
 def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
-    """During training: the 15/50/85th percentiles of one layer's BN input for both twins (after
-    Ioffe & Szegedy 2015, Fig. 1b-c), and every layer's std over steps."""
+    """During training, one channel of one layer: what its ReLU receives (BN's output in the BN twin)
+    and, separately, what BN receives; and every layer's BN-input std."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
-                        subplot_titles=(f"{unit}: BN input, with BatchNorm", f"{unit}: same place, without",
-                                        "std of each layer's BN input"))
+    channel = points[0][1]["bn"]["channel"] if points else 0
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
+        f"{unit}, channel {channel}: the ReLU's input", f"{unit}, channel {channel}: BN's input",
+        "std of each layer's BN input (all channels)"))
     steps = [s for s, _ in points]
-    for col, twin in ((1, "bn"), (2, "plain")):
-        for p, dash in ((15, "dot"), (50, "solid"), (85, "dot")):
-            fig.add_scatter(x=steps, y=[pt[twin]["percentiles"][p] for _, pt in points], mode="lines",
-                            name=f"{p}th percentile", line=dict(color=COLORS[twin], dash=dash), showlegend=False,
-                            row=1, col=col, hovertemplate="step %{x}: %{y:.3g}<extra>" + f"{p}th</extra>")
+    for twin in ("bn", "plain"):
+        _percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], 1)
+    _percentile_lines(fig, steps, [pt["bn"]["bn_input"] for _, pt in points], "#6b7280", 2)
     if points:
         units = list(points[0][1]["bn"]["stds"])
         for twin in ("bn", "plain"):
@@ -185,7 +191,26 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
                                 hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
     fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
-    return _layout(fig, "Inside the networks while they train (fixed probe batch, train mode)")
+    return _layout(fig, "Inside the networks while they train: 15th/50th/85th percentiles over a fixed probe batch "
+                        "(train mode). Left: blue with BN (BN's output), orange without; middle: the BN twin only")
+
+
+def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
+    """Ioffe & Szegedy (2015), Figure 1 on CIFAR-10: (a) test accuracy against steps, both nets; (b, c)
+    the 15th/50th/85th percentiles of one last-hidden-layer sigmoid's input, without and with BN."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
+        "(a) test accuracy", "(b) without BN: a sigmoid's input", "(c) with BN: the same sigmoid's input (BN's output)"))
+    for twin in ("bn", "plain"):
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], mode="lines", name=NAMES[twin],
+                        line=dict(color=COLORS[twin]), row=1, col=1)
+    steps = [s for s, _ in points]
+    for col, twin in ((2, "plain"), (3, "bn")):
+        _percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], col)
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(title="step")
+    return _layout(fig, "Ioffe & Szegedy's Figure 1, reproduced on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD)")
 
 
 def lr_sweep(rows: list[dict]) -> go.Figure:

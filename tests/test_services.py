@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnapp import hardware, hub, stats
+from bnapp import evolution, hardware, hub, stats
 from bnapp.data import load_cifar10
 from bnapp.engine import PairTrainer
 from bnapp.infer import InputSpec
@@ -86,13 +86,13 @@ def test_a_failed_save_says_so_and_the_session_ends_its_run(server_state, monkey
 
 def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_step(server_state, monkeypatch):
     seen = []
-    real = stats.evolution_point
+    real = evolution.snapshot_pair
 
-    def recording(models, specs, images, unit):
+    def recording(models, *args):
         seen.append((threading.current_thread().name, {n: m.training for n, m in models.items()}))
-        return real(models, specs, images, unit)
+        return real(models, *args)
 
-    monkeypatch.setattr(stats, "evolution_point", recording)
+    monkeypatch.setattr(evolution, "snapshot_pair", recording)
     updates = list(training.train_live(server_state, S.Session(), tiny_mlp_cfg()))
     points = updates[-1].points
     assert len(points) == len(seen) >= 2

@@ -15,7 +15,7 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 
-from .. import stats
+from .. import evolution, stats
 from ..data import Cifar10
 from ..engine import PairTrainer
 from ..recipes import TrainConfig
@@ -85,8 +85,8 @@ def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: i
     return replace(cfg, steps=steps, train_subset=images, recipe=replace(r, epochs=epochs)), plan
 
 
-def probe_for(cfg: TrainConfig, data: Cifar10, unit: str):
+def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0):
     """The evolution snapshot a live run takes at each evaluation: both twins, one fixed probe batch."""
     spec = cfg.recipe.input_spec()
     images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
-    return lambda models: stats.evolution_point(models, {t: spec for t in models}, images, unit)
+    return lambda models: evolution.snapshot_pair(models, spec, images, unit, channel)

@@ -98,7 +98,7 @@ class LiveUpdate:
 
     event: Progress
     log: RunLog
-    points: list[tuple[int, dict]]  # (step, `stats.evolution_point`) at each evaluation
+    points: list[tuple[int, dict]]  # (step, `evolution.snapshot_pair`) at each evaluation
     unit: str
     label: str  # "training", "stopping", "evaluating" or "done"
     evaluated: bool  # this event brought a new evaluation (and evolution point)

@@ -120,6 +120,10 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             gr.Markdown(text.PLACEMENT_INTRO)
             t.placement_btn = gr.Button("Compare placements")
             t.placement_outputs = [gr.Plot(show_label=False), gr.Markdown()]
+        with gr.Accordion("Experiment: Ioffe & Szegedy's Figure 1, reproduced", open=False):
+            gr.Markdown(text.FIGURE1_INTRO)
+            t.figure1 = gr.Button("Reproduce Figure 1")
+            t.figure1_outputs = [gr.Plot(show_label=False), gr.Markdown()]
         with gr.Accordion("Experiment: the tutorial's table", open=False):
             gr.Markdown(text.TUTORIAL_INTRO)
             t.tutorial = gr.Button("Run the tutorial")
@@ -174,6 +178,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                       **training)
         t.placement_btn.click(on(gpu(h.run_placement, 600), state), [t.arch], t.placement_outputs, api_name="placement",
                               **training)
+        t.figure1.click(on(gpu(h.run_figure1, 600), state), None, t.figure1_outputs, api_name="figure1", **training)
         t.tutorial.click(on(gpu(h.run_tutorial_table, int(state.limits.max_seconds) + 60), state), None, [t.tutorial_out],
                          api_name="tutorial_table", **training)
     return demo

@@ -16,7 +16,7 @@ from .. import hub, plots
 from ..data import DatasetError
 from ..images import ImageError, open_image
 from ..pairs import load_hub_pairs
-from ..services import UserError, activations as act, experiments as exp, prediction, training
+from ..services import UserError, activations as act, experiments as exp, figure1, prediction, training
 from ..services.state import ServerState, Session, get_pair, pair_choices
 from . import text
 
@@ -160,6 +160,13 @@ def run_placement(state: ServerState, arch: str):
     """BN before vs after the ReLU, same short budget; streams the three accuracy curves."""
     for logs in exp.placement_logs(state.limits, state.dataset, arch):
         yield plots.placement(logs), exp.placement_summary(logs)
+
+
+@shown_to_user
+def run_figure1(state: ServerState):
+    """Ioffe & Szegedy's Figure 1 on CIFAR-10; streams the three panels and a summary."""
+    for fig in figure1.figure1_run(state.dataset()):
+        yield plots.figure1(fig.log, fig.points), fig.summary()
 
 
 @shown_to_user

@@ -1,0 +1,49 @@
+"""Figure 1's quantity: one sigmoid's input, which is BN's output in the BN twin."""
+import pytest
+import torch
+
+from bnapp import evolution
+from bnapp.data import load_cifar10
+from bnapp.infer import InputSpec
+from bnapp.models import build_pair
+from bnapp.services.figure1 import figure1_config, figure1_run
+
+
+def images(n=256):
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+
+
+def test_the_bn_twins_sigmoid_input_is_bns_output_and_the_plain_twins_is_the_linear_output():
+    pair = build_pair("fig1", seed=0)
+    x = images()
+    point = evolution.snapshot_pair(pair, InputSpec(), x, "layer3", channel=5)
+    # BN in train mode over the probe batch: unit 5 has mean beta=0 and std gamma=1, so its 15th/85th
+    # percentiles sit near -+1.04 (a standard normal's) whatever the layer below did
+    bn = point["bn"]["act_input"]
+    assert bn[15] < -0.5 and bn[85] > 0.5 and abs(bn[50]) < 0.3
+    plain = pair["plain"]
+    h = torch.sigmoid(plain.layer2.linear(torch.sigmoid(plain.layer1.linear(x.float().flatten(1) / 255))))
+    want = torch.quantile(plain.layer3.linear(h)[:, 5], torch.tensor([0.15, 0.5, 0.85]))
+    got = point["plain"]["act_input"]
+    assert [got[15], got[50], got[85]] == pytest.approx(want.tolist(), abs=1e-5)
+    assert point["bn"]["bn_input"] != point["bn"]["act_input"]
+    assert set(point["bn"]["stds"]) == {"layer1", "layer2", "layer3"}
+
+
+def test_snapshots_leave_the_model_untouched():
+    pair = build_pair("cnn", seed=0)
+    before = {k: v.clone() for k, v in pair["bn"].state_dict().items()}
+    pair["bn"].eval()
+    evolution.snapshot(pair["bn"], images(8), InputSpec(), "block2b")
+    assert not pair["bn"].training
+    assert all(torch.equal(before[k], v) for k, v in pair["bn"].state_dict().items())  # running stats too
+
+
+def test_figure1_streams_accuracy_and_percentiles_for_both_twins(synthetic_npz):
+    data = load_cifar10(synthetic_npz)
+    cfg = figure1_config(epochs=1)
+    frames = list(figure1_run(data, cfg))
+    last = frames[-1]
+    assert last.done and len(last.points) >= 2 and {s for s, _ in last.points} <= set(last.log.eval_steps)
+    assert all(set(p) == {"bn", "plain"} and p["bn"]["unit"] == "layer3" for _, p in last.points)
+    assert "with BN" in last.summary()
