@@ -28,6 +28,7 @@ class Figure1:
     log: RunLog = field(default_factory=RunLog)
     points: list[tuple[int, dict]] = field(default_factory=list)
     done: bool = False
+    test_images: int = TEST_IMAGES
 
     def summary(self) -> str:
         if not self.points:
@@ -40,7 +41,7 @@ class Figure1:
                 f"{moved['bn']:.2f} with BN since the first snapshot; 15th-85th percentile width now "
                 f"{spread['plain']:.2f} without, {spread['bn']:.2f} with.")
         if acc:
-            text += (f" Test accuracy ({len(self.log.eval_steps)} evaluations on {TEST_IMAGES} test images, no TTA): "
+            text += (f" Test accuracy ({len(self.log.eval_steps)} evaluations on {self.test_images} images, no TTA): "
                      f"{100 * acc['bn']:.1f}% with BN, {100 * acc['plain']:.1f}% without.")
         return text
 
@@ -56,8 +57,9 @@ def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figur
     cfg = cfg or figure1_config()
     spec = cfg.recipe.input_spec()
     images = stats.sample(data.x_test, PROBE_IMAGES, seed=cfg.seed)
-    trainer = PairTrainer(cfg, data, probe=lambda models: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL))
-    fig = Figure1()
+    probe = lambda models: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL)  # noqa: E731
+    trainer = PairTrainer(cfg, data, probe=probe)
+    fig = Figure1(test_images=len(trainer.data.y_test), points=[(0, probe(trainer.models()))])  # the start, as the paper
     for ev in trainer.run():
         fig.log.add(ev)
         if ev.probe is not None:
