@@ -2,8 +2,9 @@
 
 CUDA is used whenever it is present (a GPU Space, a workstation), else the CPU. On ZeroGPU Spaces a
 GPU is attached only while a function decorated with `spaces.GPU` runs: `gpu_task` applies that
-decorator when the `spaces` package is importable and is the identity everywhere else, so on a CPU
-nothing changes.
+decorator on a ZeroGPU Space (which Hugging Face marks with SPACES_ZERO_GPU, as the `spaces` package
+itself reads it) and is the identity everywhere else -- a CPU, a GPU Space, a laptop with `spaces`
+installed -- so there nothing changes.
 
 Interactive requests come first: `cores` (a `CoreShare`) runs their forward passes one at a time and
 tells a training run to wait while any is in flight, and `in_background` runs training on a thread at
@@ -12,7 +13,6 @@ the lowest CPU priority (SCHED_IDLE), so it takes only the cores that people's r
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import platform
 import queue
@@ -71,16 +71,26 @@ def describe() -> str:
             f"{gpu}, torch {torch.__version__}")
 
 
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set to "true" by Hugging Face on ZeroGPU Spaces only
+
+
 def on_zero_gpu_space() -> bool:
-    return importlib.util.find_spec("spaces") is not None
+    """True on a ZeroGPU Space. Read as `spaces.config.Settings` reads it (1, t or true, any case), not
+    from whether `spaces` is installed: it is on every Gradio Space and in the test environment."""
+    value = os.environ.get(ZERO_GPU_ENV)
+    return value is not None and value.lower() in ("1", "t", "true")
 
 
 def gpu_task(fn: F, duration: int = 60) -> F:
-    """`spaces.GPU(duration=...)(fn)` when the `spaces` package is there (ZeroGPU Spaces), else `fn`."""
+    """`spaces.GPU(duration=...)(fn)` on a ZeroGPU Space, else `fn` itself. `duration` (s) is how long one
+    call may hold the GPU, and how much of the visitor's daily quota must be left for it to start."""
     if not on_zero_gpu_space():
         return fn
-    import spaces
-
+    try:
+        import spaces
+    except ImportError:
+        raise RuntimeError(f"{ZERO_GPU_ENV} is set (a ZeroGPU Space) but the `spaces` package is missing: "
+                           "add `spaces` to requirements.txt") from None
     return spaces.GPU(duration=duration)(fn)
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -13,12 +15,41 @@ from gradio_client import Client, handle_file  # installed with gradio
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from bnapp.limits import TrainLimits
+
 pytestmark = pytest.mark.e2e
+LIMITS = TrainLimits.from_env()  # what the `server` fixture's app was built with
 
 
 @pytest.fixture(scope="module")
 def client(server):
     return Client(server[0], verbose=False)
+
+
+def train_kwargs(client: Client, **changes) -> dict:
+    """/train's arguments by name: a short tutorial-MLP run unless changed, with no time budget (where
+    /train takes one, a budget would re-plan the run's steps to fill it)."""
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/train"]["parameters"]
+    names = {p["parameter_name"] for p in info}
+    args = dict(arch="mlp", recipe="tutorial", epochs=1, batch_size=32, lr=1e-3, optimizer="adam", placement="before",
+                train_subset=256, seed=0, budget=0) | changes
+    assert set(args) - {"budget"} <= names, names
+    return {k: v for k, v in args.items() if k in names}
+
+
+def refusal(call) -> str:
+    """The message of the error a request gets."""
+    with pytest.raises(AppError) as e:
+        call()
+    return str(e.value)
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Until `condition()` holds; `timeout` is only a fail-safe against a hang, far above the expected wait."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def example_path(server) -> str:
@@ -117,13 +148,27 @@ def test_activations_endpoint_returns_figures(client):
         overview, hist, channels, layer, note = client.predict("cnn", "CIFAR-10 test images", 16, mode, "block2a", None,
                                                                api_name="/activations")
         assert overview["type"] == "plotly" and "block2a" in hist["plot"] and mode in note
-    with pytest.raises(AppError, match="maximum value 1024|between 1 and"):
-        client.predict("cnn", "CIFAR-10 test images", 5000, "eval", "block2a", None, api_name="/activations")
+
+
+@pytest.mark.parametrize("args,message", [
+    (("CIFAR-10 test images", 1, "train"), "train mode needs at least 2 images: BatchNorm cannot take statistics of a batch of 1"),
+    (("my image (Compare tab)", 16, "eval"), "Upload an image in the Compare tab first, or pick the test images."),
+])
+def test_activation_requests_bnapp_cannot_serve_get_its_message(client, args, message):
+    """Values every component accepts, which only bnapp's own checks refuse."""
+    source, n, mode = args
+    assert refusal(lambda: client.predict("cnn", source, n, mode, "block2a", None, api_name="/activations")) == message
+
+
+def test_a_batch_beyond_the_slider_is_refused_by_gradio_before_bnapp(client):
+    message = refusal(lambda: client.predict("cnn", "CIFAR-10 test images", 5000, "eval", "block2a", None,
+                                             api_name="/activations"))
+    assert message == "Value 5000 is greater than maximum value 1024."  # Gradio's Slider(maximum=stats.MAX_BATCH)
 
 
 def test_training_streams_and_its_pair_then_works(server):
     c = Client(server[0], verbose=False)
-    job = c.submit("mlp", "tutorial", 2, 32, 1e-3, "adam", "before", 256, 0, api_name="/train")
+    job = c.submit(**train_kwargs(c, epochs=2), api_name="/train")
     updates = list(job)
     assert len(updates) >= 10, len(updates)
     curves, evolution, progress, summary, files, pair = updates[-1]
@@ -136,48 +181,153 @@ def test_training_streams_and_its_pair_then_works(server):
 
 def wait_until_training(job) -> None:
     """Until the run has streamed two updates: it holds the training slot and is stepping."""
-    while len(job.outputs()) < 2:
-        time.sleep(0.1)
-        assert not job.done(), job.exception()
+    wait_for(lambda: len(job.outputs()) >= 2 or job.done(), "the run's first updates")
+    assert not job.done(), job.exception()
 
 
-def test_stop_ends_a_run_promptly_and_predictions_answer_meanwhile(server):
+# A CNN run of 20 epochs of 512 images in batches of 2: thousands of steps, minutes of work -- a run
+# that is still going whenever these tests look, unless it was stopped.
+LONG_RUN = dict(arch="cnn", recipe="quick", epochs=20, batch_size=2, lr=0.05, optimizer="sgd", train_subset=512)
+
+
+def background_runs() -> list[threading.Thread]:
+    """The server's training threads (the `server` fixture runs the app in this process)."""
+    return [t for t in threading.enumerate() if t.name == "bnapp-background" and t.is_alive()]
+
+
+def test_stop_ends_a_run_early_and_predictions_answer_meanwhile(server):
     trainer_client, other = Client(server[0], verbose=False), Client(server[0], verbose=False)
-    job = trainer_client.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
+    job = trainer_client.submit(**train_kwargs(trainer_client, **LONG_RUN), api_name="/train")
     wait_until_training(job)
-    t = time.perf_counter()
     bn, *_ = other.predict(handle_file(example_path(server)), "cnn", api_name="/predict")
-    assert bn["label"] and time.perf_counter() - t < 10
-    t = time.perf_counter()
-    trainer_client.predict(api_name="/stop")
-    job.result(timeout=60)
-    final_summary = job.outputs()[-1][3]
-    assert "Stopped early" in final_summary
-    assert time.perf_counter() - t < 30
+    assert bn["label"] and not job.done()  # answered while the run trains
+    assert trainer_client.predict(api_name="/stop") == "Stopping after the current step..."
+    job.result(timeout=120)
+    *_, progress, summary, files, pair = job.outputs()[-1]
+    assert summary.startswith("**Stopped early; partial result**")
+    done, total = map(int, re.search(r"step (\d+)/(\d+)", progress).groups())
+    assert done < total
+    seconds = float(re.search(r"\*\* in (\d+) s\.", summary).group(1))
+    assert seconds < LIMITS.max_seconds  # ended by Stop, not by the server's time budget (BNAPP_MAX_SECONDS)
+    wait_for(lambda: not background_runs(), "the stopped run's thread to end")
 
 
-@pytest.mark.parametrize("args,message", [
-    (("mlp", "tutorial", 1000, 32, 1e-3, "adam", "before", 256, 0), "epochs must be between"),
-    (("mlp", "tutorial", 1, 32, "nan", "adam", "before", 256, 0), "finite|number"),
-    (("mlp", "tutorial", 1, -5, 1e-3, "adam", "before", 256, 0), "batch size"),
-    (("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 10**9, 0), "training images"),
-    (("mlp", "tutorial", 1, 32, 1e-3, "rmsprop", "before", 256, 0), "not in the list of choices|optimizer"),
-    (("mlp", "nope", 1, 32, 1e-3, "adam", "before", 256, 0), "not in the list of choices|unknown recipe"),
+@pytest.mark.parametrize("change,message", [
+    (dict(epochs=1000), f"epochs must be between 0.01 and {LIMITS.max_epochs:g} (the server's limit, set by "
+                        f"BNAPP_MAX_EPOCHS); got 1000"),
+    (dict(lr=100), f"learning rate must be between {LIMITS.min_lr:g} and {LIMITS.max_lr:g} (the server's limit, set by "
+                   f"BNAPP_MAX_LR); got 100"),
+    (dict(lr="nan"), "learning rate must be a finite number, got 'nan'"),
+    (dict(batch_size=-5), f"batch size must be between {LIMITS.min_batch} and {LIMITS.max_batch} (the server's limit, "
+                          f"set by BNAPP_MAX_BATCH); got -5"),
+    (dict(train_subset=10**9), f"training images must be between 32 and {LIMITS.max_train_subset} (the server's "
+                               f"limit, set by BNAPP_MAX_TRAIN_SUBSET); got 1e+09"),
+    (dict(seed=-1), "seed must be between 0 and 2.14748e+09; got -1"),
 ])
-def test_out_of_range_training_requests_are_refused(client, args, message):
-    with pytest.raises(AppError, match=message):
-        client.predict(*args, api_name="/train")
+def test_out_of_range_training_requests_get_bnapps_message(client, change, message):
+    """Values the Train tab's components accept (its Number fields have no maximum), refused by bnapp's
+    server-side limits -- which a client can reach, whatever the page shows."""
+    assert refusal(lambda: client.predict(**train_kwargs(client, **change), api_name="/train")) == message
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(optimizer="rmsprop"), "Value: 'rmsprop' (type: <class 'str'>) is not in the list of choices: ['sgd', 'adam']"),
+    (dict(recipe="nope"), "Value: nope is not in the list of choices: "),
+    (dict(epochs=0.001), "Value 0.001 is less than minimum value 0.01."),
+])
+def test_values_outside_a_components_choices_are_refused_by_gradio(client, change, message):
+    """Gradio's own validation: these never reach bnapp."""
+    assert refusal(lambda: client.predict(**train_kwargs(client, **change), api_name="/train")).startswith(message)
 
 
 def test_a_cancelled_run_frees_the_training_slot(server):
     first, second = Client(server[0], verbose=False), Client(server[0], verbose=False)
-    job = first.submit("cnn", "quick", 20, 16, 0.05, "sgd", "before", 512, 0, api_name="/train")
+    job = first.submit(**train_kwargs(first, **LONG_RUN), api_name="/train")
     wait_until_training(job)
+    assert background_runs()
     job.cancel()  # what a closed tab does to its event
-    t = time.perf_counter()
-    updates = list(second.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 256, 0, api_name="/train"))
+    wait_for(lambda: not background_runs(), "the cancelled run's thread to end")  # left alone it would run for minutes
+    updates = list(second.submit(**train_kwargs(second), api_name="/train"))
     assert "Final test accuracy" in updates[-1][3]
-    assert time.perf_counter() - t < 60, "the cancelled run must not hold the slot"
+
+
+# -- the experiments, on an app of their own: the tutorial reports every 500 mini-batches of 10, so it
+# needs 1,000 training images (5 epochs of 100 batches) to report once; the `server` fixture has 512.
+
+@pytest.fixture(scope="module")
+def lab(app_env, tmp_path_factory):
+    from bnapp.data import make_synthetic_npz
+    from bnapp.ui import build_app
+    from conftest import free_port
+
+    root, _, ckpt = app_env
+    data = make_synthetic_npz(tmp_path_factory.mktemp("lab") / "lab.npz", n_train=1000, n_test=200)
+    demo = build_app(ckpt, root / "examples")
+    port = free_port()
+    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                                                  quiet=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False), data
+    demo.close()
+
+
+@pytest.fixture
+def lab_client(lab, monkeypatch):
+    client, data = lab
+    monkeypatch.setenv("BNAPP_DATA", str(data))  # read where the app first needs training data
+    return client
+
+
+SWEEP_ROW = re.compile(r"lr (\S+) (BN|plain): (?:diverged|(\d+\.\d)%)")
+
+
+def test_lr_sweep_streams_a_row_for_each_rate_and_twin(lab_client):
+    updates = list(lab_client.submit("mlp", "0.0003 0.003", api_name="/lr_sweep"))
+    expected = [("0.0003", "BN"), ("0.0003", "plain"), ("0.003", "BN"), ("0.003", "plain")]
+    assert [[m.groups()[:2] for m in SWEEP_ROW.finditer(summary)] for _, summary in updates] == \
+        [expected[:n] for n in range(1, 5)]  # a row more as each twin's run ends
+    plot, summary = updates[-1]
+    rows = {(lr, twin): float(acc) if acc else None for lr, twin, acc in SWEEP_ROW.findall(summary)}  # None: diverged
+    assert all(0 <= acc <= 100 for acc in rows.values() if acc is not None)
+    assert "Largest rate that trains" in summary
+    drawn = {}
+    for trace in json.loads(plot["plot"])["data"]:
+        if trace.get("name") in ("with BatchNorm", "without BatchNorm"):  # the twins' lines (not diverged/stalled marks)
+            twin = "BN" if trace["name"] == "with BatchNorm" else "plain"
+            drawn |= {(f"{x:g}", twin): round(100 * y, 1) for x, y in zip(trace["x"], trace["y"])}
+    assert drawn and all(rows[key] == acc for key, acc in drawn.items())  # the plot shows the summary's numbers
+
+
+@pytest.mark.parametrize("rates,message", [
+    ("0.1 100", f"learning rate must be between {LIMITS.min_lr:g} and {LIMITS.max_lr:g} (the server's limit, set by "
+                f"BNAPP_MAX_LR); got 100"),
+    ("0.1 fast", "Learning rates: numbers separated by spaces, e.g. 0.03 0.1 0.3 1 3"),
+    ("1 2 3 4 5 6 7 8 9", "Give between 1 and 8 learning rates."),
+])
+def test_a_sweep_bnapp_cannot_run_is_refused_before_any_training(client, rates, message):
+    assert refusal(lambda: client.predict("mlp", rates, api_name="/lr_sweep")) == message
+
+
+def test_placement_reports_the_three_accuracies(lab_client):
+    updates = list(lab_client.submit("mlp", api_name="/placement"))
+    plot, summary = updates[-1]
+    for variant in ("BN before ReLU", "BN after ReLU", "no BN"):
+        acc = re.search(re.escape(variant) + r": (\d+\.\d)% \+- (\d+\.\d) \(n=3\)", summary)
+        assert acc and 0 <= float(acc.group(1)) <= 100, (variant, summary)
+    assert "No clear difference" in summary or "the ReLU did better here" in summary
+    names = {trace.get("name") for trace in json.loads(plot["plot"])["data"]}
+    assert {"BN before ReLU", "BN after ReLU", "no BN"} <= names
+
+
+def test_tutorial_table_streams_the_tutorials_report(lab_client):
+    updates = list(lab_client.submit(api_name="/tutorial_table"))
+    assert all(later.startswith(earlier) for earlier, later in zip(updates, updates[1:]))  # line by line
+    lines = updates[-1].splitlines()
+    assert lines[0] == "Training both MLP twins: 500 steps of batch 10 on 1000 images."
+    losses = [re.fullmatch(r"\[\s*(bn|plain)\] Loss after mini-batch\s+100 \(epoch 5\): (\d+\.\d{3})", l) for l in lines]
+    assert sorted(m.group(1) for m in losses if m) == ["bn", "plain"]  # at mini-batch 500 of 500
+    epochs = [l for l in lines if l.startswith("epoch ")]
+    assert [int(l.split()[1]) for l in epochs] == [1, 2, 3, 4, 5]
+    assert all(re.search(r"epoch \d bn: train loss \d+\.\d{3}, test accuracy \d+\.\d%  epoch \d plain: ", l) for l in epochs)
 
 
 def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_env):

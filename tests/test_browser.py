@@ -67,16 +67,31 @@ def test_example_click_shows_both_twins(page):
     shot(page, "compare-example")
 
 
-def test_upload_a_png_and_switch_pair(page, tmp_path):
+def top_class(page, which: str):
+    """The class a twin's label shows on top ("With BatchNorm" or "Without BatchNorm")."""
+    box = page.locator(".block", has=page.get_by_text(which, exact=True)).last
+    return box.locator("[data-testid='label-output-value']")
+
+
+def test_upload_a_png_and_switch_pair(page, tmp_path, app_env):
+    from playwright.sync_api import expect
+
+    from bnapp.images import open_image
+    from bnapp.pairs import load_pairs
+    from bnapp.services.prediction import predict_images
+
     path = tmp_path / "my photo.png"
     Image.new("RGB", (300, 200), (200, 40, 40)).save(path)
+    pairs = load_pairs(app_env[2]).pairs
+    cnn, mlp = (predict_images(pairs[name], [open_image(str(path))])[0].top1("bn")[0] for name in ("cnn", "mlp"))
+    assert cnn != mlp  # so the switch below is seen by a change only it can cause
     page.locator("input[type=file]").first.set_input_files(str(path))
     # The example's verdict is still on screen until the upload's result replaces it: wait for that.
     page.wait_for_function("!document.body.innerText.includes('True label')", timeout=30_000)
-    page.get_by_text("Both twins say").or_(page.get_by_text("twins disagree")).first.wait_for()
+    expect(top_class(page, "With BatchNorm")).to_have_text(cnn, timeout=30_000)
     page.get_by_label("Model pair").click()
     page.get_by_role("option", name="Tutorial MLP").click()
-    page.wait_for_timeout(1500)
+    expect(top_class(page, "With BatchNorm")).to_have_text(mlp, timeout=30_000)
     page.get_by_text("Both twins say").or_(page.get_by_text("twins disagree")).first.wait_for()
     shot(page, "compare-upload-mlp")
 

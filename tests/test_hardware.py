@@ -1,25 +1,29 @@
-"""Device choice and the ZeroGPU wrapper: identity without `spaces`, spaces.GPU around every GPU event with it."""
+"""Device choice, the ZeroGPU wrapper (with the real `spaces` package), and how requests share the cores."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from functools import partial
 
 import pytest
+import spaces  # requirements-test.txt: the real package, as on a Space
+import spaces.config
 import torch
 
 from bnapp import hardware
+from conftest import ROOT
 
-FAKE_SPACES = '''
-calls = []
-
-def GPU(duration=60):
-    def wrap(fn):
-        calls.append((fn.__name__, duration))
-        return fn
-    return wrap
-'''
+# build_app's GPU events: handler -> the seconds it asks ZeroGPU for. `max_seconds` is the server's
+# training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100 to show the durations follow it.
+MAX_SECONDS = 100
+GPU_EVENTS = {"predict": ("compare", 20), "predict_many": ("compare_many", 30), "activations": ("activations", 30),
+              "train": ("train_run", MAX_SECONDS + 120), "lr_sweep": ("run_lr_sweep", 600),
+              "placement": ("run_placement", 600), "figure1": ("run_figure1", 600),
+              "tutorial_table": ("run_tutorial_table", MAX_SECONDS + 60)}
 
 
 def test_device_is_cuda_when_present_else_cpu():
@@ -27,48 +31,210 @@ def test_device_is_cuda_when_present_else_cpu():
     assert hardware.cpu_name() in hardware.describe()
 
 
-def test_gpu_task_is_the_identity_without_spaces(monkeypatch):
-    monkeypatch.setattr(hardware, "on_zero_gpu_space", lambda: False)
+@pytest.mark.parametrize("value", [None, "", "false", "0", "no", "true", "True", "TRUE", "1", "t"])
+def test_zero_gpu_is_read_from_the_environment_as_spaces_reads_it(monkeypatch, value):
+    """SPACES_ZERO_GPU, which Hugging Face sets on ZeroGPU Spaces: bnapp and `spaces` agree on every
+    value -- and with `spaces` installed (as here), unset means no ZeroGPU."""
+    if value is None:
+        monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    else:
+        monkeypatch.setenv("SPACES_ZERO_GPU", value)
+    assert hardware.on_zero_gpu_space() == spaces.config.Settings().zero_gpu == (value in ("true", "True", "TRUE", "1", "t"))
 
-    def work():
-        return 1
 
-    assert hardware.gpu_task(work, 30) is work
+@pytest.fixture
+def recorded_spaces_gpu(monkeypatch):
+    """`spaces.GPU` replaced by a recorder that passes every call on to the real decorator."""
+    calls, real = [], spaces.GPU
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("duration"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spaces, "GPU", recording)
+    return calls
 
 
-def test_with_spaces_every_gpu_event_is_wrapped(tmp_path, monkeypatch, app_env):
-    (tmp_path / "spaces.py").write_text(FAKE_SPACES)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "spaces", raising=False)
-    from bnapp.ui import build_app
+def event_functions(demo) -> dict[str, object]:
+    """api_name -> the function Gradio calls for that event, with the bound server state taken off."""
+    return {f.api_name: f.fn.func if isinstance(f.fn, partial) else f.fn for f in demo.fns.values()
+            if isinstance(f.api_name, str)}
 
+
+def test_without_zero_gpu_nothing_is_wrapped_though_spaces_is_installed(monkeypatch, recorded_spaces_gpu, app_env):
+    from bnapp.ui import build_app, handlers
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     root, _, ckpt = app_env
-    build_app(ckpt, root / "examples")
-    import spaces
-
-    wrapped = dict(spaces.calls)
-    assert set(wrapped) == {"compare", "compare_many", "activations", "train_run", "run_lr_sweep", "run_placement",
-                            "run_tutorial_table"}
-    assert wrapped["train_run"] >= 300 and wrapped["compare"] <= 60
+    functions = event_functions(build_app(ckpt, root / "examples"))
+    assert recorded_spaces_gpu == []  # ZeroGPU's decorator is never even consulted
+    for api_name, (handler, _) in GPU_EVENTS.items():
+        assert functions[api_name] is getattr(handlers, handler), api_name
 
 
-def test_training_waits_while_requests_are_in_flight_and_for_a_quiet_moment():
+def test_zero_gpu_without_the_spaces_package_is_an_error_at_start(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setitem(sys.modules, "spaces", None)  # what `import spaces` meets where it is not installed
+    with pytest.raises(RuntimeError, match="add `spaces` to requirements.txt"):
+        hardware.gpu_task(lambda: None, 20)
+
+
+# Run in a fresh interpreter, as a ZeroGPU Space starts app.py: `spaces` patches torch for ZeroGPU at
+# import, which must not leak into this test session. Import order is recorded by a finder that sees
+# every top-level import first; durations by a recorder around the real `spaces.GPU`. Starting the app's
+# process takes ~10 s on 2 cores, so these tests are in the e2e tier.
+ZERO_GPU_START = r'''
+import importlib.abc, json, pickle, sys
+from functools import partial
+from multiprocessing.reduction import ForkingPickler
+
+root, checkpoints, examples = sys.argv[1:4]
+first_imports = []
+
+class RecordImports(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name in ("spaces", "torch") and name not in first_imports:
+            first_imports.append(name)
+        return None
+
+sys.meta_path.insert(0, RecordImports())
+sys.path.insert(0, root)
+import app  # noqa: F401  -- what the Space runs
+
+import spaces
+asked = {}
+real_gpu = spaces.GPU
+
+def recording_gpu(*args, **kwargs):
+    decorate = real_gpu(*args, **kwargs)
+    def wrap(fn):
+        wrapped = decorate(fn)
+        asked[id(wrapped)] = kwargs.get("duration")
+        return wrapped
+    return wrap
+
+spaces.GPU = recording_gpu
+from bnapp.services.state import Session
+from bnapp.ui import build_app, handlers
+
+events = {}
+for f in build_app(checkpoints, examples).fns.values():
+    if not isinstance(f.api_name, str):
+        continue
+    fn = f.fn  # spaces.GPU(partial(handler, state)) where wrapped; partial(handler, state) where not
+    inner = getattr(fn, "__wrapped__", fn)
+    inner = inner.func if isinstance(inner, partial) else inner
+    handler = next((name for name in dir(handlers) if getattr(handlers, name) is inner), None)
+    # What spaces hands its forked GPU worker on each call: the call's inputs, pickled (ForkingPickler);
+    # a session in the middle of a run included.
+    busy = Session()
+    busy.trainer = lambda: None
+    try:
+        ForkingPickler.dumps(((busy,), {}))
+        handoff = None
+    except Exception as e:
+        handoff = f"{type(e).__name__}: {e}"
+    events[f.api_name] = dict(zerogpu=hasattr(fn, "zerogpu"), handler=handler, duration=asked.get(id(fn)), handoff=handoff)
+print("RESULT " + json.dumps(dict(first_imports=first_imports, events=events)))
+'''
+
+
+@pytest.fixture(scope="module")
+def zero_gpu_start(app_env):
+    """build_app in a fresh `python` on a (simulated) ZeroGPU Space, after `import app`."""
+    root, _, ckpt = app_env
+    env = {k: v for k, v in os.environ.items() if k not in ("BNAPP_DATA", "SPACE_ID", "SPACES_GRADIO_AUTO_WRAP")}
+    # The device API is only called when a wrapped function runs, never here: nothing listens on port 9.
+    env |= {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9",
+            "BNAPP_MAX_SECONDS": str(MAX_SECONDS)}
+    r = subprocess.run([sys.executable, "-c", ZERO_GPU_START, str(ROOT), str(ckpt), str(root / "examples")], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(l for l in r.stdout.splitlines() if l.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+@pytest.mark.e2e
+def test_on_zero_gpu_app_py_imports_spaces_before_torch(zero_gpu_start):
+    assert zero_gpu_start["first_imports"] == ["spaces", "torch"]
+
+
+@pytest.mark.e2e
+def test_on_zero_gpu_each_gpu_event_is_wrapped_by_spaces_with_its_duration(zero_gpu_start):
+    events = zero_gpu_start["events"]
+    wrapped = {name: (e["handler"], e["duration"]) for name, e in events.items() if e["zerogpu"]}
+    assert wrapped == GPU_EVENTS
+    assert {"stop", "load_hub", "push"} <= set(events) - set(wrapped)  # no GPU work: never wrapped
+
+
+@pytest.mark.e2e
+def test_on_zero_gpu_every_call_can_be_handed_to_the_gpu_worker(zero_gpu_start):
+    wrapped = {name: e for name, e in zero_gpu_start["events"].items() if e["zerogpu"]}
+    assert wrapped and {name: e["handoff"] for name, e in wrapped.items() if e["handoff"]} == {}
+
+
+# -- sharing the cores: waits are checked against events, with bounds far from what a working CoreShare takes
+
+
+def waiter(share: hardware.CoreShare, **kwargs) -> tuple[threading.Thread, dict]:
+    """wait_for_interactive on a thread of its own; `out` gets its return value and when it returned."""
+    out: dict = {}
+
+    def wait():
+        out["waited"] = share.wait_for_interactive(**kwargs)
+        out["returned_at"] = time.monotonic()
+
+    t = threading.Thread(target=wait, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_training_does_not_wait_when_no_request_came():
     share = hardware.CoreShare()
-    assert share.wait_for_interactive(max_wait=5, quiet=0.2) < 0.1  # nobody asked: no wait
-    released = threading.Event()
+    t, out = waiter(share, max_wait=3600, quiet=30)  # were it to wait for a quiet spell, it would take 30 s
+    t.join(timeout=20)
+    assert not t.is_alive() and out["waited"] < 30
+
+
+def test_training_waits_while_a_request_is_in_flight_and_then_for_a_quiet_moment():
+    share, inside, release = hardware.CoreShare(), threading.Event(), threading.Event()
+    ended = {}
 
     def request():
         with share.interactive():
-            released.wait(5)
+            inside.set()
+            release.wait(30)
+        ended["at"] = time.monotonic()
 
-    t = threading.Thread(target=request)
-    t.start()
-    time.sleep(0.05)
-    assert 0.25 <= share.wait_for_interactive(max_wait=0.3, quiet=0.2) < 1  # bounded under constant load
-    threading.Timer(0.2, released.set).start()
-    waited = share.wait_for_interactive(max_wait=5, quiet=0.2)
-    t.join()
-    assert 0.35 <= waited < 2  # the request's 0.2 s, then the quiet 0.2 s
+    r = threading.Thread(target=request, daemon=True)
+    r.start()
+    assert inside.wait(10)
+    t, out = waiter(share, max_wait=3600, quiet=0.2)
+    t.join(timeout=0.5)
+    assert t.is_alive(), "training went on while a request was in flight"
+    release.set()
+    r.join(timeout=10)
+    t.join(timeout=20)
+    assert not t.is_alive()
+    assert out["returned_at"] >= ended["at"] + 0.2  # the quiet moment after the request ended
+
+
+def test_under_constant_load_training_still_moves_after_max_wait():
+    share, inside, release = hardware.CoreShare(), threading.Event(), threading.Event()
+
+    def request():
+        with share.interactive():
+            inside.set()
+            release.wait(60)
+
+    r = threading.Thread(target=request, daemon=True)
+    r.start()
+    assert inside.wait(10)
+    t, out = waiter(share, max_wait=0.3, quiet=0.2)
+    t.join(timeout=20)
+    release.set()
+    r.join(timeout=10)
+    assert not t.is_alive() and out["waited"] >= 0.3  # it returned, still under load, once max_wait was up
 
 
 def test_interactive_passes_run_one_at_a_time():

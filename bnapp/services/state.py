@@ -82,6 +82,11 @@ class Session:
     runs: int = 0
     last_run: tuple[Path, str] | None = None  # (folder, pair prefix)
 
+    def __getstate__(self) -> dict:
+        """A copy (ZeroGPU pickles each call's inputs into its GPU worker) leaves the run in progress with
+        the server process: a trainer holds threads' callbacks and cannot travel."""
+        return {**self.__dict__, "trainer": None}
+
     def add_pair(self, pair: Pair) -> None:
         """Newest last; past MAX_SESSION_PAIRS the oldest is forgotten."""
         self.pairs.pop(pair.name, None)

@@ -142,7 +142,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         print(f"bnapp: {err}")
     print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
           f"predicting in {infer.prediction_precision(hardware.device())}")
-    gpu, on = hardware.gpu_task, partial
+    gpu, on = hardware.gpu_task, partial  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
     training = dict(concurrency_id="train", concurrency_limit=1, show_progress="minimal")
 
     with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
@@ -160,25 +160,25 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         c, a, t = _compare_tab(state), _activations_tab(state), _train_tab(state)
         session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
 
-        gr.on([c.image.change, pair.change], on(gpu(h.compare, 20), state), [c.image, pair, session], c.outputs,
+        gr.on([c.image.change, pair.change], gpu(on(h.compare, state), 20), [c.image, pair, session], c.outputs,
               api_name="predict", concurrency_limit=16)
-        gr.on([c.files.change, pair.change], on(gpu(h.compare_many, 30), state), [c.files, pair, session], c.many_outputs,
+        gr.on([c.files.change, pair.change], gpu(on(h.compare_many, state), 30), [c.files, pair, session], c.many_outputs,
               api_name="predict_many")
-        gr.on([a.look.click, a.mode.change, a.layer.input], on(gpu(h.activations, 30), state),
+        gr.on([a.look.click, a.mode.change, a.layer.input], gpu(on(h.activations, state), 30),
               [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
         t.recipe.change(recipe_defaults, [t.recipe], [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
-        t.start.click(on(gpu(h.train_run, int(state.limits.max_seconds) + 120), state), [session, *t.settings],
+        t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
                       [t.curves, t.evolution, t.progress, t.summary, t.files, pair], api_name="train", **training)
         t.stop.click(h.stop_run, [session], [t.progress], api_name="stop", queue=False)
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
         t.push.click(h.push_run, [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
                      concurrency_id="train", concurrency_limit=1)
-        t.sweep.click(on(gpu(h.run_lr_sweep, 600), state), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
+        t.sweep.click(gpu(on(h.run_lr_sweep, state), 600), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
                       **training)
-        t.placement_btn.click(on(gpu(h.run_placement, 600), state), [t.arch], t.placement_outputs, api_name="placement",
+        t.placement_btn.click(gpu(on(h.run_placement, state), 600), [t.arch], t.placement_outputs, api_name="placement",
                               **training)
-        t.figure1.click(on(gpu(h.run_figure1, 600), state), None, t.figure1_outputs, api_name="figure1", **training)
-        t.tutorial.click(on(gpu(h.run_tutorial_table, int(state.limits.max_seconds) + 60), state), None, [t.tutorial_out],
+        t.figure1.click(gpu(on(h.run_figure1, state), 600), None, t.figure1_outputs, api_name="figure1", **training)
+        t.tutorial.click(gpu(on(h.run_tutorial_table, state), int(state.limits.max_seconds) + 60), None, [t.tutorial_out],
                          api_name="tutorial_table", **training)
     return demo

@@ -1,0 +1,86 @@
+"""A browser session's state: the pairs it keeps (the oldest go past MAX_SESSION_PAIRS) and what
+happens when the visitor leaves (their run is stopped, their files deleted)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from bnapp import runs
+from bnapp.checkpoints import base_metadata
+from bnapp.data import load_cifar10
+from bnapp.engine import PairTrainer
+from bnapp.infer import InputSpec
+from bnapp.models import ModelConfig, build_pair
+from bnapp.pairs import Pair
+from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.services import UserError
+from bnapp.services.state import MAX_SESSION_PAIRS, ServerState, Session, get_pair
+
+
+@pytest.fixture(scope="module")
+def mlp_pair() -> Pair:
+    models = build_pair("mlp", seed=0)
+    return Pair("mlp", models, {t: base_metadata(ModelConfig("mlp", t == "bn"), InputSpec()) for t in models})
+
+
+def named(pair: Pair, name: str) -> Pair:
+    return replace(pair, name=name)
+
+
+def test_past_the_limit_the_oldest_pairs_are_dropped(mlp_pair):
+    session, server = Session(), ServerState(pairs={}, examples=None)
+    names = [f"run{i}-mlp" for i in range(1, MAX_SESSION_PAIRS + 3)]
+    for name in names:
+        session.add_pair(named(mlp_pair, name))
+    assert list(session.pairs) == names[2:]  # newest last, the two oldest gone
+    assert get_pair(server, names[-1], session).name == names[-1]
+    with pytest.raises(UserError, match="Unknown model pair 'run1-mlp'"):
+        get_pair(server, "run1-mlp", session)
+
+
+def test_a_pair_loaded_again_counts_as_new(mlp_pair):
+    session = Session()
+    for i in range(MAX_SESSION_PAIRS):
+        session.add_pair(named(mlp_pair, f"p{i}"))
+    session.add_pair(named(mlp_pair, "p0"))  # e.g. the same Hub repo loaded again
+    session.add_pair(named(mlp_pair, "new"))
+    assert len(session.pairs) == MAX_SESSION_PAIRS
+    assert "p0" in session.pairs and "p1" not in session.pairs and list(session.pairs)[-2:] == ["p0", "new"]
+
+
+def tiny_config(epochs: float) -> TrainConfig:
+    return TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=epochs, batch_size=32, lr=1e-3, log_every=0))
+
+
+def test_leaving_stops_the_run_and_deletes_the_sessions_files(synthetic_npz):
+    data, session = load_cifar10(synthetic_npz), Session()
+    name, files = session.save_run(runs.train_pair(tiny_config(1), data), "mlp")  # a finished run, saved
+    assert name == "run1-mlp" and name in session.pairs and all(f.exists() for f in files)
+    folder = session.folder
+    assert all(folder in f.parents for f in files)
+
+    # A second run in progress, held between two steps until the visitor has left.
+    at_step, go = threading.Event(), threading.Event()
+
+    def between_steps():
+        at_step.set()
+        assert go.wait(30)
+
+    session.trainer = trainer = PairTrainer(tiny_config(20), data, between_steps=between_steps)  # 160 steps
+    events: list = []
+    worker = threading.Thread(target=lambda: events.extend(trainer.run()), daemon=True)
+    worker.start()
+    assert at_step.wait(30)
+    session.close()
+    go.set()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert events[-1].kind == "done" and events[-1].stopped and trainer.stopped_early
+    assert trainer.step == 1 < trainer.total_steps  # it stopped after the step it was about to take
+    assert not folder.exists()
+
+
+def test_a_session_with_nothing_to_clean_up_closes_quietly():
+    Session().close()
