@@ -1,12 +1,16 @@
 """Prediction latency with the shipped CNN pair: (1) server-side side-by-side prediction for one image
-(decode, crop/resize, both twins, probabilities) in fp32 and, where the CPU or GPU is fast at it,
-bf16; (2) a gradio_client round trip on loopback to `app.py` (which predicts in bf16 there).
+(decode, crop/resize, both twins, probabilities) on the CPU and, where present, on CUDA: fp32 as the
+app runs it (BN folded, channels_last), fp32 as it ran before (the models themselves), and bf16 where
+the CPU or GPU is fast at it, beside the compute floor (the twins' FLOPs for the 6 TTA views over this
+device's measured fp32 matmul throughput); (2) a gradio_client round trip on loopback to `app.py`.
 
     python bench/predict_speed.py [--n 200]
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import os
 import ssl
 import statistics
@@ -16,10 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
 from bench.common import ROOT, app_process, machine_line  # noqa: E402
 from bnapp import hardware, infer  # noqa: E402
-from bnapp.images import open_image  # noqa: E402
-from bnapp.pairs import load_pairs  # noqa: E402
+from bnapp.fold import fold_bn  # noqa: E402
+from bnapp.images import image_tensor, open_image, to_model_input  # noqa: E402
+from bnapp.pairs import Pair, load_pairs  # noqa: E402
 from bnapp.services.prediction import predict_images  # noqa: E402
 
 
@@ -57,20 +65,77 @@ def client_floor(example: Path, n: int, **client_options) -> list[float]:
         demo.close()
 
 
+def pair_on(device: torch.device, precision: str) -> Pair:
+    """The shipped CNN pair on `device`, predicting in `precision` (BN folded into the copies)."""
+    os.environ["BNAPP_PRECISION"] = precision
+    loaded = load_pairs(ROOT / "checkpoints").pairs["cnn"]
+    return Pair(loaded.name, {t: m.to(device) for t, m in loaded.models.items()}, loaded.metadata)
+
+
+def prediction_flops(pair: Pair, example: Path) -> int:
+    """FLOPs of both twins' predictions for one image, all TTA views (a multiply-add counts 2)."""
+    x = image_tensor(to_model_input(open_image(example)))[None]
+    with FlopCounterMode(display=False) as counter:
+        for twin, model in pair.predictors.items():
+            infer.logits(model, x, pair.spec(twin))
+    return counter.get_total_flops()
+
+
+def matmul_flops_per_s(device: torch.device, n: int = 2048, repeat: int = 10) -> float:
+    """The best of `repeat` fp32 n x n matmuls on `device` (full fp32: no TF32), in FLOP/s."""
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeat + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) -> None:
+    """Each way of predicting on `device`, timed in turns (`rounds` of n / rounds calls each, so that a
+    passing load on the machine falls on all of them), the app's fp32 figure beside the compute floor."""
+    variants = [("fp32, BN folded, channels_last: as the app runs", "fp32", lambda pair: pair.predictors),
+                ("fp32, BN folded, weights in contiguous format", "fp32",
+                 lambda pair: {t: fold_bn(copy.deepcopy(m).eval()) for t, m in pair.models.items()}),
+                ("fp32, the models themselves: as before folding", "fp32", lambda pair: dict(pair.models))]
+    if infer.resolve_precision("auto", device) == "bf16":
+        variants.append(("bf16, BN folded: a bfloat16 copy", "bf16", lambda pair: pair.predictors))
+    flops = prediction_flops(pair_on(device, "fp32"), example)
+    throughput = matmul_flops_per_s(device)
+    floor = f"compute floor {1000 * flops / throughput:.2f} ms = {flops / 1e9:.3f} GFLOP / {throughput / 1e9:.0f} GFLOP/s fp32 matmul"
+    pairs = []
+    for _, precision, predictors in variants:
+        pair = pair_on(device, precision)
+        pair.predictors = predictors(pair)
+        pairs.append(pair)
+    os.environ.pop("BNAPP_PRECISION", None)
+    ms: list[list[float]] = [[] for _ in variants]
+    for _ in range(rounds):
+        for times, pair in zip(ms, pairs):
+            times += time_calls(lambda: predict_images(pair, [open_image(example)]), max(1, n // rounds))
+    for i, ((what, _, _), times) in enumerate(zip(variants, ms)):
+        print(f"server-side on {device.type}, one image, both CNN twins ({what}; flip+shift TTA: 6 views): "
+              f"{percentiles(times)}" + (f"  [{floor}]" if i == 0 else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     a = ap.parse_args()
     print(machine_line())
     example = sorted((ROOT / "examples").glob("*.png"))[0]
-    precisions = ["fp32"] + (["bf16"] if infer.resolve_precision("auto", hardware.device()) == "bf16" else [])
-    for precision in precisions:
-        os.environ["BNAPP_PRECISION"] = precision
-        pair = load_pairs(ROOT / "checkpoints").pairs["cnn"]
-        ms = time_calls(lambda: predict_images(pair, [open_image(example)]), a.n)
-        print(f"server-side, one image, both CNN twins ({precision}, flip+shift TTA: 6 views): {percentiles(ms)}")
-    os.environ.pop("BNAPP_PRECISION", None)
-    print(f"app.py predicts in {infer.prediction_precision(hardware.device())} here (BNAPP_PRECISION=auto)")
+    for device in [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []):
+        server_side(device, example, a.n)
+    print(f"app.py predicts in {infer.prediction_precision(hardware.device())} on {hardware.device().type} here "
+          "(BNAPP_PRECISION=auto)")
+    if importlib.util.find_spec("gradio") is None:
+        print("round trips skipped: gradio is not installed here")
+        return
 
     from gradio_client import Client, handle_file
 

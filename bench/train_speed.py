@@ -3,7 +3,8 @@
     transforms.ToTensor(), DataLoader(batch_size=10, shuffle=True, num_workers=1), one MLP;
 (b) bnapp's engine training both MLP twins in lockstep at batch 10 (both twins' images counted);
 (c) the CNN at the fast recipe's batch size, bf16 autocast and fp32.
-Process start-up and data loading are excluded from every figure.
+(b) and (c) run on the CPU and, where present, on CUDA. Process start-up and data loading are
+excluded from every figure.
 
     BNAPP_DATA=../shared/data/cifar10.npz python bench/train_speed.py [--steps 3000]
 """
@@ -71,10 +72,10 @@ def tutorial_loop(x: np.ndarray, y: np.ndarray, steps: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def engine_images_per_sec(data, arch: str, recipe: str, steps: int, **overrides) -> float:
+def engine_images_per_sec(data, arch: str, recipe: str, steps: int, device: str, **overrides) -> float:
     r = replace(RECIPES[recipe], **overrides)
     epochs = (steps + 20) / (len(data.y_train) // r.batch_size)
-    trainer = PairTrainer(TrainConfig(arch, replace(r, epochs=epochs)), data)
+    trainer = PairTrainer(TrainConfig(arch, replace(r, epochs=epochs), device=device), data)
     run = trainer.run()
     for ev in run:  # the first event: warm-up excluded
         if ev.kind == "log":
@@ -99,12 +100,13 @@ def main() -> None:
     y = data.y_train.numpy()
     tut = tutorial_loop(x, y, a.steps)
     print(f"(a) tutorial loop, 1 MLP, batch 10:            {tut:9.0f} images/s")
-    eng = engine_images_per_sec(data, "mlp", "tutorial", a.steps)
-    print(f"(b) bnapp engine, 2 MLP twins, batch 10:       {eng:9.0f} images/s (both twins)")
-    print(f"    ratio (b)/(a): {eng / tut:.2f}x")
-    for precision in ("bf16", "fp32"):
-        ips = engine_images_per_sec(data, "cnn", "fast", a.cnn_steps, precision=precision)
-        print(f"(c) CNN twins, fast recipe, batch 1024, {precision}: {ips:9.0f} images/s (both twins)")
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        eng = engine_images_per_sec(data, "mlp", "tutorial", a.steps, device)
+        print(f"(b) bnapp engine on {device}, 2 MLP twins, batch 10: {eng:9.0f} images/s (both twins)")
+        print(f"    ratio (b)/(a): {eng / tut:.2f}x")
+        for precision in ("bf16", "fp32"):
+            ips = engine_images_per_sec(data, "cnn", "fast", a.cnn_steps, device, precision=precision)
+            print(f"(c) CNN twins on {device}, fast recipe, batch 1024, {precision}: {ips:9.0f} images/s (both twins)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from . import hardware, hub, infer
+from . import hardware, infer
 from .checkpoints import CheckpointError, find_pairs, load
 from .infer import InputSpec
 
@@ -23,7 +23,7 @@ class Pair:
     metadata: dict[str, dict]
     origin: str = "local"  # "local" (a checkpoint folder) or "hub"
     precision: str = field(init=False)  # what predictions run in (`infer.prediction_precision`)
-    predictors: dict[str, nn.Module] = field(init=False, repr=False)  # `models` as predictions run them
+    predictors: dict[str, nn.Module] = field(init=False, repr=False)  # BN-folded copies of `models` (`infer.for_inference`)
 
     def __post_init__(self) -> None:
         self.precision = infer.prediction_precision(next(self.models["bn"].parameters()).device)
@@ -74,6 +74,7 @@ def load_pairs(folder: str | os.PathLike, prefix: str = "") -> PairLoadReport:
 
 def load_hub_pairs(repo_id: str, revision: str | None = None) -> PairLoadReport:
     """The twin pairs of a Hub model repo, named `owner/name[@revision]:pair`; raises HubError when none load."""
+    from . import hub  # huggingface_hub only where a Hub pair is asked for: the GPU test tier runs without it
     folder = hub.download_pair(repo_id, revision)
     report = load_pairs(folder, prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
     if not report.pairs:

@@ -169,17 +169,3 @@ def default_batch(arch: str) -> int:
     forward passes and the statistics of the large early feature maps grow with N). Any N up to
     1024 can still be asked for. The MLP's activations are small: 256 take about 20 ms."""
     return 16 if arch == "cnn" else 256
-
-
-def evolution_point(models: dict[str, nn.Module], specs: dict[str, InputSpec], images: torch.Tensor,
-                    unit: str) -> dict[str, dict]:
-    """A small snapshot for the "during training" views: for each twin, the 15/50/85th percentiles of
-    `unit`'s BN input (what Ioffe & Szegedy plot in their Figure 1) and every unit's mean and std,
-    from a train-mode pass over a fixed probe batch (so the batch statistics are the ones training uses)."""
-    out = {}
-    for twin, model in models.items():
-        layers = record(model, images, specs[twin], "train")
-        chosen = next((l for l in layers if l.name == unit), layers[0])
-        out[twin] = dict(unit=chosen.name, percentiles={p: chosen.pre.percentiles[p] for p in (15, 50, 85)},
-                         means={l.name: l.pre.mean for l in layers}, stds={l.name: l.pre.std for l in layers})
-    return out

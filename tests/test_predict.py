@@ -168,7 +168,8 @@ def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeyp
         assert got[t].dtype == torch.float32 and torch.allclose(got[t], want, atol=2e-2)
     monkeypatch.setenv("BNAPP_PRECISION", "fp32")
     pair = PR.Pair("cnn", models, meta)
-    assert pair.predictors["bn"] is models["bn"] and pair.accuracy("plain") == 0.5
+    assert pair.predictors["bn"] is not models["bn"] and all(p.dtype == torch.float32 for p in pair.predictors["bn"].parameters())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pair.predictors["bn"].modules()) and pair.accuracy("plain") == 0.5
     monkeypatch.setenv("BNAPP_PRECISION", "fp16")
     with pytest.raises(ValueError, match="BNAPP_PRECISION must be one of auto, fp32, bf16"):
         PR.Pair("cnn", models, meta)

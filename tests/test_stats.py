@@ -1,9 +1,11 @@
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from bnapp import stats
 from bnapp.infer import InputSpec
-from bnapp.models import build_pair
+from bnapp.models import Unit, build_pair
 
 
 def images(n=32, seed=0):
@@ -98,11 +100,53 @@ def test_figures_build_for_both_architectures_and_the_plain_twin():
             assert all(len(f.data) > 0 for f in figs)
 
 
-def test_evolution_point_tracks_one_unit_for_both_twins():
-    from bnapp import plots
+def rank_tolerance(p: float, n: int) -> float:
+    """Percentile points within which a uniform sample of n values puts the p-th percentile, at 5 sigma
+    (the sample's fraction below the true quantile is binomial), plus one sample's step."""
+    q = p / 100
+    return 100 * (5 * (q * (1 - q) / n) ** 0.5 + 1 / n)
 
-    pair = build_pair("cnn")
-    point = stats.evolution_point(pair, {"bn": InputSpec(), "plain": InputSpec()}, images(8), "block2b")
-    assert set(point) == {"bn", "plain"} and point["bn"]["unit"] == "block2b"
-    assert point["bn"]["percentiles"][15] <= point["bn"]["percentiles"][50] <= point["bn"]["percentiles"][85]
-    assert len(plots.evolution([(1, point), (2, point)], "block2b").data) > 0
+
+def assert_percentiles_match_numpy(got: dict[int, float], values: np.ndarray, where: str) -> None:
+    """Exact (up to float32 rounding) for at most MAX_QUANTILE_SAMPLE values; past that, each sampled
+    percentile lies between NumPy's exact percentiles a sampling error below and above it."""
+    sampled = values.size > stats.MAX_QUANTILE_SAMPLE
+    d = {p: rank_tolerance(p, stats.MAX_QUANTILE_SAMPLE) if sampled else 0.0 for p in stats.PERCENTILES}
+    bounds = [q for p in stats.PERCENTILES for q in (max(0.0, p - d[p]), min(100.0, p + d[p]))]
+    exact = np.percentile(values, [1, 99, *bounds])  # one partition of the values for all of them
+    slack = (1e-6 if sampled else 1e-5) * (float(exact[1] - exact[0]) or 1.0)
+    for i, p in enumerate(stats.PERCENTILES):
+        lo, hi = exact[2 + 2 * i], exact[3 + 2 * i]
+        assert lo - slack <= got[p] <= hi + slack, (where, p, got[p], lo, hi)
+
+
+@pytest.mark.parametrize("n", [1, 16, 32, 64, 256, 1024])
+def test_percentiles_match_numpy_for_every_layer_of_a_cnn(n):
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
+    seen: dict[str, dict[str, np.ndarray]] = {}
+    for name, unit in model.named_modules():
+        if isinstance(unit, Unit):
+            slot = seen.setdefault(name, {})
+            unit.bn.register_forward_hook(lambda m, i, o, s=slot: s.update(pre=i[0].numpy().ravel(), post=o.numpy().ravel()))
+            unit.act.register_forward_hook(lambda m, i, o, s=slot: s.update(act=o.numpy().ravel()))
+    layers = stats.record(model, images(n), InputSpec(), "eval")
+    assert len(layers) == len(seen) == 8
+    sizes = set()
+    for layer in layers:
+        for key in ("pre", "post", "act"):
+            values = seen[layer.name][key]
+            sizes.add(values.size > stats.MAX_QUANTILE_SAMPLE)
+            assert_percentiles_match_numpy(getattr(layer, key).percentiles, values, f"{layer.name} {key}")
+    assert n > 1 or sizes == {False}, "one image: every layer exact"
+
+
+def test_percentiles_of_values_growing_left_to_right_are_not_one_column():
+    """The old sampler, every (numel // 65536)-th value, lined up with W = 32 and took column 0 only: a
+    median of 0.00 where the exact one is 2.25."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.linspace(0, 4.5, 32).expand(64, 32, 32, 32) + 0.01 * torch.randn(64, 32, 32, 32, generator=g)
+    assert x.numel() == 32 * stats.MAX_QUANTILE_SAMPLE
+    values = x.contiguous().view(-1)
+    got = stats._percentiles(values)
+    assert abs(got[50] - 2.25) < 0.1
+    assert_percentiles_match_numpy(got, values.numpy(), "left to right")
