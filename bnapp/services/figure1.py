@@ -40,6 +40,8 @@ class Figure1:
         text = (f"Step {self.points[-1][0]}: the sigmoid's median input moved {moved['plain']:.2f} without BN and "
                 f"{moved['bn']:.2f} with BN since the first snapshot; 15th-85th percentile width now "
                 f"{spread['plain']:.2f} without, {spread['bn']:.2f} with.")
+        if self.done:
+            text = "**Figure 1 done.** " + text
         if acc:
             text += (f" Test accuracy ({len(self.log.eval_steps)} evaluations on {self.test_images} images, no TTA): "
                      f"{100 * acc['bn']:.1f}% with BN, {100 * acc['plain']:.1f}% without.")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from .. import hub
 from ..data import Cifar10, load_cifar10, load_test_set
 from ..engine import PairTrainer
 from ..images import Examples
@@ -41,6 +40,8 @@ class ServerState:
         report = load_pairs(checkpoint_dir)
         pairs, errors = report.pairs, report.errors
         if hub_repo:
+            from .. import hub  # only where a Hub repo is asked for: huggingface_hub need not be installed
+
             try:
                 pairs = load_hub_pairs(hub_repo, hub_revision).pairs | pairs  # the Hub's pair first: the default
             except hub.HubError as e:
