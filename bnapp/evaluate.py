@@ -82,15 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     for stem in checkpoint_stems(args.checkpoints):
         try:
             if args.write:
-                meta = write_evaluation(stem, data, command)
-                print(f"{stem}: wrote " + ", ".join(f"{p} {100 * a:.2f}%" for p, a in meta["test_accuracy_by_precision"].items())
-                      + f" (tta={meta['evaluation']['tta']})")
-            model, meta = load(stem)
+                report = write_evaluation(stem, data, command)
+                print(f"{stem}: wrote " + ", ".join(f"{p} {100 * a:.2f}%" for p, a in report["test_accuracy_by_precision"].items())
+                      + f" (tta={report['evaluation']['tta']})")
+                precision = "fp32"  # what the written report holds
+            else:
+                model, meta = load(stem)
+                report = class_report(model, InputSpec.from_dict(meta["input"]), data, precision)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        report = class_report(model, InputSpec.from_dict(meta["input"]), data, precision)
         results.append(dict(checkpoint=str(stem.with_suffix(".safetensors")) if stem.suffix == "" else str(stem),
                             test_accuracy=report["test_accuracy"], per_class_accuracy=report["per_class_accuracy"]))
     if args.json:

@@ -6,6 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 from bnapp.checkpoints import base_metadata, save
 from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
@@ -13,6 +15,23 @@ from bnapp.infer import InputSpec
 from bnapp.models import ModelConfig, build_pair
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def images(n: int = 32, seed: int = 0) -> torch.Tensor:
+    """Random uint8 images (N, 3, 32, 32), seeded."""
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def trained_looking(model: nn.Module, seed: int = 1) -> nn.Module:
+    """BN layers with gammas, betas and running statistics far from their initial 1, 0, 0, 1 (mode unchanged)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
+            m.bias.data = torch.randn(m.num_features, generator=g)
+            m.running_mean = torch.randn(m.num_features, generator=g)
+            m.running_var = torch.rand(m.num_features, generator=g) + 0.5
+    return model
 
 
 def skip_unless_ci(message: str) -> None:

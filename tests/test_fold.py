@@ -9,24 +9,9 @@ from bnapp import fold, infer
 from bnapp.data import balanced_sample, load_cifar10
 from bnapp.infer import InputSpec
 from bnapp.models import Unit, build_pair
+from conftest import images, trained_looking
 
 TOLERANCE = 1e-4
-
-
-def images(n=16, seed=0):
-    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
-
-
-def trained_looking(model: nn.Module, seed=1) -> nn.Module:
-    """BN layers with gammas, betas and running statistics far from their initial 1, 0, 0, 1."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
-            m.bias.data = torch.randn(m.num_features, generator=g)
-            m.running_mean = torch.randn(m.num_features, generator=g)
-            m.running_var = torch.rand(m.num_features, generator=g) + 0.5
-    return model.eval()
 
 
 def bn_units(model: nn.Module) -> list[str]:
@@ -40,7 +25,7 @@ def max_logit_difference(a: nn.Module, b: nn.Module, x: torch.Tensor, spec: Inpu
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 @pytest.mark.parametrize("placement", ["before", "after"])
 def test_folded_logits_match_the_model(arch, placement):
-    model = trained_looking(build_pair(arch, placement)["bn"])
+    model = trained_looking(build_pair(arch, placement)["bn"]).eval()
     folded = infer.for_inference(model, "fp32")
     expected_left = bn_units(model) if placement == "after" else []  # a ReLU between op and BN: never folded
     assert bn_units(folded) == expected_left
@@ -49,7 +34,7 @@ def test_folded_logits_match_the_model(arch, placement):
 
 
 def test_a_negative_gamma_after_a_pool_is_not_folded_and_the_rest_still_match(monkeypatch):
-    model = trained_looking(build_pair("cnn")["bn"])
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
     with torch.no_grad():  # max-pool, then negative scales on channels whose outputs pass the ReLU
         model.block2a.bn.weight[:8] = -1.0
         model.block2a.bn.running_mean[:8] = 10.0  # above every pooled value: -(x - 10) / sigma + beta > 0
@@ -65,7 +50,7 @@ def test_a_negative_gamma_after_a_pool_is_not_folded_and_the_rest_still_match(mo
 
 
 def test_a_negative_gamma_right_after_the_op_is_folded():
-    model = trained_looking(build_pair("cnn")["bn"])
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
     with torch.no_grad():
         model.block2b.bn.weight[:5] *= -1  # no pool in between: any sign folds exactly
     folded = infer.for_inference(model, "fp32")
@@ -74,7 +59,7 @@ def test_a_negative_gamma_right_after_the_op_is_folded():
 
 
 def test_folding_adds_a_bias_where_the_op_had_none_and_keeps_the_model():
-    model = trained_looking(build_pair("cnn")["bn"])
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
     assert model.head.linear.bias is None
     before = {k: v.clone() for k, v in model.state_dict().items()}
     folded = fold.fold_bn(copy.deepcopy(model))
@@ -83,7 +68,7 @@ def test_folding_adds_a_bias_where_the_op_had_none_and_keeps_the_model():
 
 
 def test_bf16_copies_are_folded_before_the_cast():
-    model = trained_looking(build_pair("cnn")["bn"])
+    model = trained_looking(build_pair("cnn")["bn"]).eval()
     cast = infer.for_inference(model, "bf16")
     assert bn_units(cast) == [] and all(p.dtype == torch.bfloat16 for p in cast.parameters())
     assert max_logit_difference(model, cast, images(), InputSpec()) < 0.05 * float(infer.logits(model, images(), InputSpec()).abs().max())

@@ -25,24 +25,16 @@ from bnapp.recipes import RECIPES, TrainConfig
 from bnapp.reports import class_report
 from bnapp.runs import finish, save_run
 from bnapp.services import prediction
+from conftest import trained_looking
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 CUDA = torch.device("cuda")
 PROBABILITY_TOLERANCE = {"fp32": 1e-2, "bf16": 5e-2}  # TF32 convs; bf16 weights and activations
 
 
-def trained_looking(models: dict[str, nn.Module], seed=1) -> dict[str, nn.Module]:
-    """BN layers with gammas, betas and running statistics far from their initial values, in eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    for model in models.values():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
-                m.bias.data = torch.randn(m.num_features, generator=g)
-                m.running_mean = torch.randn(m.num_features, generator=g)
-                m.running_var = torch.rand(m.num_features, generator=g) + 0.5
-        model.eval()
-    return models
+def trained_pair(models: dict[str, nn.Module]) -> dict[str, nn.Module]:
+    """Both twins with trained-looking BN layers, in eval mode."""
+    return {t: trained_looking(m).eval() for t, m in models.items()}
 
 
 def on(models: dict[str, nn.Module], device: torch.device) -> dict[str, nn.Module]:
@@ -66,7 +58,7 @@ def bn_left(model: nn.Module) -> list[str]:
 @pytest.mark.parametrize("tta", tuple(infer.TTA_WEIGHTS))
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_pair_predictions_on_cuda_match_the_cpu(monkeypatch, arch, tta, precision):
-    cpu = trained_looking(build_pair(arch, seed=1))
+    cpu = trained_pair(build_pair(arch, seed=1))
     metadata = {t: base_metadata(ModelConfig(arch, t == "bn"), InputSpec(tta=tta)) | {"test_accuracy": 0.5} for t in cpu}
     monkeypatch.setenv("BNAPP_PRECISION", precision)
     pair = Pair(arch, on(cpu, CUDA), metadata)
@@ -83,7 +75,7 @@ def test_pair_predictions_on_cuda_match_the_cpu(monkeypatch, arch, tta, precisio
 @pytest.mark.parametrize("placement", ["before", "after"])
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_folded_predictors_on_cuda_match_the_model(arch, placement):
-    model = on(trained_looking(build_pair(arch, placement)), CUDA)["bn"]
+    model = on(trained_pair(build_pair(arch, placement)), CUDA)["bn"]
     folded = infer.for_inference(model, "fp32")
     assert on_cuda(folded) and (bn_left(folded) == []) == (placement == "before")
     spec = InputSpec(tta="flip-shift")
@@ -95,7 +87,7 @@ def test_folded_predictors_on_cuda_match_the_model(arch, placement):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_class_report_on_cuda(synthetic_npz, precision):
     data = load_cifar10(synthetic_npz)
-    cpu = trained_looking(build_pair("cnn"))["bn"]
+    cpu = trained_pair(build_pair("cnn"))["bn"]
     want = class_report(cpu, InputSpec(tta="flip-shift"), data, "fp32")
     got = class_report(on({"bn": cpu}, CUDA)["bn"], InputSpec(tta="flip-shift"), data, precision)
     assert sum(map(sum, got["confusion_matrix"])) == len(data.y_test)
@@ -105,7 +97,7 @@ def test_class_report_on_cuda(synthetic_npz, precision):
 @pytest.mark.parametrize("mode", stats.MODES)
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_activation_statistics_on_cuda_match_the_cpu(arch, mode):
-    cpu = trained_looking(build_pair(arch))
+    cpu = trained_pair(build_pair(arch))
     cuda = on(cpu, CUDA)
     before = {k: v.clone() for k, v in cuda["bn"].state_dict().items()}
     specs = {t: InputSpec() for t in cpu}

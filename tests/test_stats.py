@@ -6,22 +6,7 @@ from torch import nn
 from bnapp import stats
 from bnapp.infer import InputSpec
 from bnapp.models import Unit, build_pair
-
-
-def images(n=32, seed=0):
-    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
-
-
-def trained_looking(model: nn.Module) -> nn.Module:
-    """Give BN layers non-trivial gamma, beta and running statistics."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
-            m.bias.data = torch.randn(m.num_features, generator=g)
-            m.running_mean = torch.randn(m.num_features, generator=g)
-            m.running_var = torch.rand(m.num_features, generator=g) + 0.5
-    return model
+from conftest import images, trained_looking
 
 
 def test_hook_statistics_equal_direct_computation():
