@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, replace
 
 from .. import evolution, stats
-from ..data import Cifar10
+from ..data import Cifar10, normalize
 from ..engine import PairTrainer
 from ..recipes import TrainConfig
 
@@ -35,7 +35,7 @@ class Plan:
     epochs: float
     step_seconds: float
     eval_seconds: float  # one evaluation of both twins (and its evolution snapshot)
-    fixed_seconds: float  # set-up, final report and saving
+    fixed_seconds: float  # set-up, evaluations, final report and saving
     calibration_seconds: float
 
     @property
@@ -72,13 +72,20 @@ def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: i
         probe(trainer.models())
         probe_seconds = time.perf_counter() - t
     eval_seconds = epoch_eval + probe_seconds
+    t = time.perf_counter()  # a run normalises all of its training images once, before its first step
+    normalize(trainer.data.x_train, trainer.spec.mean, trainer.spec.std)
+    per_image = (time.perf_counter() - t) / len(trainer.data.y_train)
     calibration = time.perf_counter() - start
 
     fixed = set_up + final_report + SAVE_SECONDS
     evaluations = cfg.evals_per_run + math.ceil(r.epochs) + 1  # the scheduled ones and one per epoch end
     left = budget - calibration - fixed - evaluations * eval_seconds
-    steps = max(MIN_STEPS, int(left / step_seconds))
-    images = min(max_train_images, len(data.y_train), max(r.batch_size, int(steps * r.batch_size / r.epochs)))
+    most_images = min(max_train_images, len(data.y_train))
+    steps = int(left / (step_seconds + per_image * r.batch_size / r.epochs))  # images grow with the steps
+    if steps * r.batch_size / r.epochs > most_images:  # every image in use: the rest of the budget is steps
+        steps = int((left - per_image * most_images) / step_seconds)
+    steps = max(MIN_STEPS, steps)
+    images = min(most_images, max(r.batch_size, int(steps * r.batch_size / r.epochs)))
     epochs = steps * r.batch_size / images
     plan = Plan(budget, steps, images, epochs, step_seconds, eval_seconds,
                 fixed + evaluations * eval_seconds, calibration)
