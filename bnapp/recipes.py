@@ -70,7 +70,7 @@ RECIPES: dict[str, Recipe] = {
         "quick", "cnn", optimizer="sgd", lr=0.2, batch_size=256, epochs=2, momentum=0.85,
         weight_decay=5e-4, label_smoothing=0.1, schedule="triangle", flip=True, standardize=True, widths=(16, 32, 64),
         description="A short CNN run for the browser, sized to a time budget; narrow (16, 32, 64) blocks: on a "
-                    "2-core fp32 CPU the widest gap in 75 s (README, Benchmarks)."),
+                    "2-core fp32 CPU the widest gap in a 75 s budget (README, Benchmarks)."),
 }
 
 
