@@ -42,7 +42,7 @@ def main() -> None:
     examples = sorted((ROOT / "examples").glob("*.png"))
     with app_process() as (url, server_pid):
         trainer = Client(url, verbose=False)
-        job = None if a.no_training else trainer.submit("cnn", "quick", 4, 256, 0.2, "sgd", "before", 8000, 0,
+        job = None if a.no_training else trainer.submit("cnn", "quick", 4, 256, 0.2, "sgd", "before", 8000, 0, 0,
                                                          api_name="/train")
         while job and len(job.outputs()) < 2:  # the run is really training before the load starts
             time.sleep(0.2)
