@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from bnapp import evolution, hardware, hub, stats
-from bnapp.data import load_cifar10
 from bnapp.engine import PairTrainer
 from bnapp.infer import InputSpec
 from bnapp.limits import TrainLimits

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from bnapp import stats
 from bnapp.infer import InputSpec

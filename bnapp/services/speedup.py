@@ -70,7 +70,7 @@ def steps_to_accuracy(steps: list[int], bn: list[float | None], plain: list[floa
                                                                  "no final accuracy to match.")
     if final is None or final < NEAR_CHANCE:
         return StepsToAccuracy(final, None, None, False, margin, "No steps ratio: the plain twin stayed near chance "
-                                                                 f"(10%), so its accuracy is no target.")
+                                                                 "(10%), so its accuracy is no target.")
     plain_step, _ = first_crossing(steps, plain, final)
     bn_step, lower = first_crossing(steps, bn, final)
     if bn_step is None:
