@@ -1,0 +1,46 @@
+"""Runs sized by a time budget, and the recorded command that re-runs one exactly."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+
+import torch
+
+from bnapp import train
+from bnapp.checkpoints import load
+from bnapp.data import load_cifar10
+from bnapp.limits import TrainLimits
+from bnapp.services import budget
+from bnapp.services.state import ServerState, Session
+from bnapp.services.training import browser_config, train_live
+
+
+def test_the_plan_fits_the_budget_and_fixes_steps_and_images(synthetic_npz):
+    data = load_cifar10(synthetic_npz)
+    cfg, _ = browser_config(TrainLimits(), "cnn", "quick", 2, 32, 0.2, "sgd", "before", 128, 0)
+    planned, plan = budget.plan_run(cfg, data, 20.0, 50_000)
+    assert planned.steps == plan.steps >= budget.MIN_STEPS and planned.train_subset == plan.train_images <= 256
+    assert plan.expected_seconds <= 20.0 + plan.step_seconds
+    assert planned.recipe.epochs == plan.epochs == plan.steps * 32 / plan.train_images
+    shorter, _ = budget.plan_run(cfg, data, 10.0, 50_000)
+    assert shorter.steps < planned.steps  # a smaller budget buys fewer steps
+
+
+def test_a_browser_run_records_the_command_that_reruns_it_exactly(synthetic_npz, tmp_path, monkeypatch):
+    monkeypatch.setenv("BNAPP_DATA", str(synthetic_npz))
+    state = ServerState(pairs={}, examples=None, limits=TrainLimits())
+    cfg, _ = browser_config(state.limits, "cnn", "quick", 2, 32, 0.2, "sgd", "before", 128, 3)
+    cfg = replace(cfg, steps=7, train_subset=96, test_subset=64)  # what a plan fixes
+    session = Session()
+    final = list(train_live(state, session, cfg))[-1]
+    meta = session.pairs[final.pair_name].metadata["bn"]
+    args = shlex.split(meta["command"])
+    assert args[:3] == ["python", "-m", "bnapp.train"] and "--steps" in args
+    out = args.index("--out")
+    args[out + 1] = str(tmp_path)
+    assert train.main(args[3:] + ["--data", str(synthetic_npz)]) == 0
+    again, again_meta = load(tmp_path / "cnn-bn")
+    assert again_meta["steps"] == meta["steps"] == 7 and again_meta["train_images"] == 96
+    live = session.pairs[final.pair_name].models["bn"].state_dict()
+    assert all(torch.equal(v.cpu(), live[k].cpu()) for k, v in again.state_dict().items())
+    session.close()
