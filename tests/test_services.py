@@ -125,3 +125,14 @@ def test_a_prediction_whose_answer_never_comes_times_out(monkeypatch):
     pair = S.Pair("mlp", build_pair("mlp"), {t: {"input": InputSpec().to_dict()} for t in ("bn", "plain")})
     finished, out = in_thread(lambda: prediction.probabilities(pair, torch.zeros(1, 3, 32, 32, dtype=torch.uint8)), 10)
     assert finished and isinstance(out[0], FutureTimeout)
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
+    arch, optimizer, epochs, batch, lr, _, _ = training.recipe_defaults(recipe)
+    cfg, _ = training.browser_config(server_state.limits, arch, recipe, epochs, min(batch, 64), lr, optimizer, "before",
+                                     128, 0)
+    session = S.Session()
+    final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
+    assert final.pair_name in session.pairs and session.pairs[final.pair_name].metadata["bn"]["arch"] == arch
+    session.close()

@@ -43,13 +43,17 @@ class ExperimentPreset:
             raise UserError(str(e)) from None
 
 
-SWEEP = ExperimentPreset(epochs=1, train_subset=4096, batch_size={"cnn": 256, "mlp": 64}, lr={"cnn": None, "mlp": None})
-PLACEMENT = ExperimentPreset(epochs=2, train_subset=4096, batch_size={"cnn": 256, "mlp": 32}, lr={"cnn": None, "mlp": 1e-3},
-                             evals_per_run=8)
+SWEEP = ExperimentPreset(epochs=1, train_subset=4096, batch_size={"cnn": 256, "mlp": 64, "fig1": 60},
+                         lr={"cnn": None, "mlp": None, "fig1": None})
+PLACEMENT = ExperimentPreset(epochs=2, train_subset=4096, batch_size={"cnn": 256, "mlp": 32, "fig1": 60},
+                             lr={"cnn": None, "mlp": 1e-3, "fig1": None}, evals_per_run=8)
+EXPERIMENT_RECIPES = {"cnn": "quick", "mlp": "tutorial", "fig1": "fig1"}
 
 
 def experiment_recipe(arch: str) -> str:
-    return "quick" if arch == "cnn" else "tutorial"
+    if arch not in EXPERIMENT_RECIPES:
+        raise UserError(f"Architecture must be one of {', '.join(EXPERIMENT_RECIPES)}, got {arch!r}.")
+    return EXPERIMENT_RECIPES[arch]
 
 
 def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:

@@ -26,7 +26,7 @@ BROWSER_TEST_IMAGES = 1000
 BROWSER_EVALS = 12  # evaluations per browser run, for the accuracy curves
 BUDGETS = {"quick": 60.0}  # s a run is planned to fit (`budget.plan_run`); a browser on the same 2 cores adds ~15 s
 MIN_BUDGET = 15.0
-PROBE_UNIT = {"mlp": "layer2", "cnn": "block2b"}  # the unit the "inside while training" view follows
+PROBE_UNIT = {"mlp": "layer2", "cnn": "block2b", "fig1": "layer3"}  # the unit the "inside while training" view follows
 
 
 @dataclass

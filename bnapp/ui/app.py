@@ -85,7 +85,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
     with gr.Tab("Train"):
         gr.Markdown(text.train_intro(limits.max_epochs, limits.max_train_subset, limits.max_seconds))
         with gr.Row():
-            t.arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp")], value="cnn", label="Architecture")
+            t.arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp"), ("Figure 1 MLP (3 x 100 sigmoid)", "fig1")],
+                                 value="cnn", label="Architecture")
             t.recipe = gr.Dropdown(sorted(RECIPES), value="quick", label="Recipe preset")
             t.optimizer = gr.Radio(["sgd", "adam"], value=quick.optimizer, label="Optimizer")
             t.placement = gr.Radio(["before", "after"], value="before", label="BN placement (vs ReLU)")
