@@ -44,3 +44,25 @@ def test_a_browser_run_records_the_command_that_reruns_it_exactly(synthetic_npz,
     live = session.pairs[final.pair_name].models["bn"].state_dict()
     assert all(torch.equal(v.cpu(), live[k].cpu()) for k, v in again.state_dict().items())
     session.close()
+
+
+def test_stop_clicked_while_the_machine_is_measured_stops_the_run(synthetic_npz, monkeypatch):
+    from bnapp.services import training
+
+    monkeypatch.setenv("BNAPP_DATA", str(synthetic_npz))
+    state = ServerState(pairs={}, examples=None, limits=TrainLimits())
+    session = Session()
+    real_plan = training.plan_run
+
+    def plan_then_click_stop(*args, **kwargs):
+        planned = real_plan(*args, **kwargs)
+        assert "No run is training yet" in training.stop(session)
+        return planned
+
+    monkeypatch.setattr(training, "plan_run", plan_then_click_stop)
+    cfg, seconds = browser_config(state.limits, "mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0, 15)
+    final = list(train_live(state, session, cfg, seconds))[-1]
+    meta = session.pairs[final.pair_name].metadata["bn"]
+    assert meta["stopped_early"] and meta["steps"] <= 1
+    assert not session.stop_asked  # the next run starts afresh
+    session.close()

@@ -79,6 +79,7 @@ class Session:
 
     pairs: dict[str, Pair] = field(default_factory=dict)
     trainer: PairTrainer | None = None
+    stop_asked: bool = False  # Stop clicked: also honoured by a run still measuring the machine
     folder: Path | None = None
     runs: int = 0
     last_run: tuple[Path, str] | None = None  # (folder, pair prefix)

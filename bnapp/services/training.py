@@ -121,6 +121,8 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
             cfg, plan = plan_run(cfg, data, budget, state.limits.max_train_subset, probe)
         session.trainer = PairTrainer(cfg, data, between_steps=lambda: hardware.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
                                       probe=probe)
+        if session.stop_asked:  # Stop was clicked while the machine was being measured
+            session.trainer.stop()
         yield from session.trainer.run()
 
     def stop() -> None:
@@ -128,6 +130,7 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
             session.trainer.stop()
 
     log, points = RunLog(), []
+    session.stop_asked = False
     try:
         for ev in hardware.in_background(run(), stop=stop):
             log.add(ev)
@@ -148,19 +151,20 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
                          summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.")
     finally:
         stop()  # a closed tab or a cancelled event must not leave the run going
-        session.trainer = None
+        session.trainer, session.stop_asked = None, False
 
 
 def cli_command(cfg: TrainConfig) -> str:
     """The command line that re-runs this exact run (the same steps on the same images)."""
     r = cfg.recipe
-    return (f"python -m bnapp.train --arch {cfg.arch} --recipe {r.name} --optimizer {r.optimizer} --lr {r.lr:g} "
+    return (f"python -m bnapp.train --arch {cfg.arch} --recipe {r.name} --optimizer {r.optimizer} --lr {r.lr} "
             f"--batch-size {r.batch_size} --placement {cfg.placement} --seed {cfg.seed} --steps {cfg.steps or 0} "
-            f"--epochs {r.epochs:g} --train-subset {cfg.train_subset} --test-subset {cfg.test_subset} --out runs/{cfg.arch}")
+            f"--epochs {r.epochs} --train-subset {cfg.train_subset} --test-subset {cfg.test_subset} --out runs/{cfg.arch}")
 
 
 def stop(session: Session) -> str:
+    session.stop_asked = True
     if session.trainer is None:
-        return "No run in progress."
+        return "No run is training yet; one that is starting will stop as soon as it does."
     session.trainer.stop()
     return "Stopping after the current step..."
