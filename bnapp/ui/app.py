@@ -17,7 +17,7 @@ from ..recipes import RECIPES
 from ..services.activations import SOURCES
 from ..services.prediction import MAX_IMAGES
 from ..services.state import ServerState, Session
-from ..services.training import BUDGETS, QUICK_SUBSET, recipe_defaults
+from ..services.training import QUICK_SUBSET, recipe_defaults
 from . import gradio_fixes, handlers as h, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             t.lr = gr.Number(quick.lr, label="Learning rate")
             t.train_subset = gr.Number(QUICK_SUBSET, label="Training images", precision=0)
             t.seed = gr.Number(0, label="Seed", precision=0)
-            t.budget = gr.Number(BUDGETS["quick"], label="Time budget, s (0: none; else steps and images fit it)",
+            t.budget = gr.Number(recipe_defaults("quick", limits.max_seconds)[-1],
+                                 label="Time budget, s (0: none; else steps and images fit it)",
                                  minimum=0)
         with gr.Row():
             t.start = gr.Button("Start training", variant="primary")
@@ -167,7 +168,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
               api_name="predict_many")
         gr.on([a.look.click, a.mode.change, a.layer.input], gpu(on(h.activations, state), 30),
               [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
-        t.recipe.change(recipe_defaults, [t.recipe], [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
+        t.recipe.change(on(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
+                        [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
         t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
                       [t.curves, t.evolution, t.progress, t.summary, t.files, pair], api_name="train", **training)
