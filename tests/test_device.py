@@ -49,7 +49,7 @@ class MetaAsDevice(TorchFunctionMode):
 @pytest.fixture
 def on_meta(monkeypatch):
     """Inside the stand-in; the engine's optimizer unfused (meta has no fused kernels, CUDA and CPU do)."""
-    build = engine._optimizer
+    build = engine.pair_optimizer
 
     def unfused(models, recipe):
         optimizer = build(models, recipe)
@@ -57,7 +57,7 @@ def on_meta(monkeypatch):
             group["fused"], group["foreach"] = False, True
         return optimizer
 
-    monkeypatch.setattr(engine, "_optimizer", unfused)
+    monkeypatch.setattr(engine, "pair_optimizer", unfused)
     with MetaAsDevice():
         yield
 

@@ -11,7 +11,8 @@ from torch import nn
 
 from bnapp import runs
 from bnapp.data import load_cifar10
-from bnapp.engine import PairTrainer, TwinState, lr_factor
+from bnapp.engine import PairTrainer, TwinState
+from bnapp.optim import lr_factor
 from bnapp.infer import TTA_WEIGHTS, _views
 from bnapp.recipes import RECIPES, TWINS, Recipe, TrainConfig
 
