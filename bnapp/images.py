@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import CLASSES
 
 class ImageError(ValueError):
     """An input that is not a usable image; the message can be shown as it is."""
@@ -83,6 +84,12 @@ def image_tensor(small: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(small, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
+def tensor_image(t: torch.Tensor, scale: int = 1) -> Image.Image:
+    """uint8 (3, H, W) -> RGB PIL image, enlarged `scale` times with visible pixels (for display)."""
+    img = Image.fromarray(t.detach().cpu().permute(1, 2, 0).numpy(), "RGB")
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
+
+
 def pixel_hash(img: Image.Image) -> str:
     return hashlib.sha256(img.tobytes() + repr(img.size).encode()).hexdigest()
 
@@ -112,6 +119,10 @@ class Examples:
     def tensors(self) -> torch.Tensor:
         """All examples as uint8 (N, 3, 32, 32): the Activations view's batch without the dataset."""
         return torch.stack([image_tensor(to_model_input(open_image(p))) for p in self.paths])
+
+    def label_tensor(self) -> torch.Tensor:
+        """The examples' class indices, in the order of `tensors()`."""
+        return torch.tensor([CLASSES.index(self.labels[pixel_hash(open_image(p))]) for p in self.paths])
 
     def truth(self, img: Image.Image) -> str | None:
         return self.labels.get(pixel_hash(img))

@@ -21,7 +21,7 @@ def _layout_dict(title: str, height: int = 360) -> dict:
                 legend=dict(orientation="h", y=0.92, yanchor="top", x=0, xanchor="left", yref="container"))
 
 
-def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     fig.update_layout(**_layout_dict(title, height))
     return fig
 
@@ -86,7 +86,7 @@ def layer_overview(bn_layers: list, plain_layers: list, mode: str) -> go.Figure:
                         legendgroup=label, line=dict(color=color, dash=dash), row=1, col=2,
                         hovertemplate="%{x}: std %{y:.3g}<extra>" + label + "</extra>")
     fig.update_yaxes(type="log", row=1, col=2)
-    return _layout(fig, f"Every layer, input to output ({mode} mode)", height=380)
+    return layout(fig, f"Every layer, input to output ({mode} mode)", height=380)
 
 
 def layer_histograms(bn_layer, plain_layer, mode: str) -> go.Figure:
@@ -109,7 +109,7 @@ def layer_histograms(bn_layer, plain_layer, mode: str) -> go.Figure:
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(tickformat=".0%")
     fig.update_yaxes(title="share of values", row=1, col=1)
-    return _layout(fig, f"Distribution of values at {bn_layer.name} ({mode} mode; end bins hold the outliers)")
+    return layout(fig, f"Distribution of values at {bn_layer.name} ({mode} mode; end bins hold the outliers)")
 
 
 def channel_view(bn_layer, mode: str) -> go.Figure:
@@ -138,7 +138,7 @@ def channel_view(bn_layer, mode: str) -> go.Figure:
         line([abs(g) for g in p["gamma"]], "|gamma|", "#16a34a", 2, "lines", "dot")
         line([v ** 0.5 for v in p["running_var"]], "sqrt(running var)", "#a855f7", 2, "lines", "dash")
     fig.update_xaxes(title="channel", row=2, col=1)
-    return _layout(fig, f"{bn_layer.name}, channel by channel ({mode} mode)", height=480)
+    return layout(fig, f"{bn_layer.name}, channel by channel ({mode} mode)", height=480)
 
 
 def training_curves(log, title: str = "Training, both twins in lockstep") -> go.Figure:
@@ -158,7 +158,7 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
                               annotation_text=f"{'BN' if twin == 'bn' else 'plain'} twin diverged", annotation_position="top left")
     fig.update_xaxes(title="step")
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    return _layout(fig, title)
+    return layout(fig, title)
 
 
 def _percentile_lines(fig: go.Figure, steps: list[int], series: list[dict], color: str, col: int, row: int = 1) -> None:
@@ -191,7 +191,7 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
                                 hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
     fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
-    return _layout(fig, "Inside the networks while they train: 15th/50th/85th percentiles over a fixed probe batch "
+    return layout(fig, "Inside the networks while they train: 15th/50th/85th percentiles over a fixed probe batch "
                         "(train mode). Left: blue with BN (BN's output), orange without; middle: the BN twin only")
 
 
@@ -210,7 +210,7 @@ def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
         _percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], col)
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title="step")
-    return _layout(fig, "Ioffe & Szegedy's Figure 1, reproduced on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD)")
+    return layout(fig, "Ioffe & Szegedy's Figure 1, reproduced on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD)")
 
 
 def lr_sweep(rows: list[dict]) -> go.Figure:
@@ -232,7 +232,7 @@ def lr_sweep(rows: list[dict]) -> go.Figure:
     swept = sorted({r["lr"] for r in rows})  # label exactly the rates that were tried
     fig.update_xaxes(type="log", tickvals=swept, ticktext=[f"{lr:g}" for lr in swept], title="learning rate")
     fig.update_yaxes(tickformat=".0%", title="test accuracy (no TTA)", rangemode="tozero")
-    return _layout(fig, "Learning-rate robustness: same budget, both twins")
+    return layout(fig, "Learning-rate robustness: same budget, both twins")
 
 
 def placement(logs: dict) -> go.Figure:
@@ -251,4 +251,4 @@ def placement(logs: dict) -> go.Figure:
             shown.add(name)
     fig.update_xaxes(title="step")
     fig.update_yaxes(tickformat=".0%", title="test accuracy (no TTA, 1,000 test images)")
-    return _layout(fig, "Where should BatchNorm go? One line per seed")
+    return layout(fig, "Where should BatchNorm go? One line per seed")

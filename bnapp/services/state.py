@@ -17,6 +17,7 @@ from ..limits import TrainLimits
 from ..pairs import Pair, load_hub_pairs, load_pairs
 from ..runs import PairResult, save_run
 from . import UserError
+from .testtime import ImagePool
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
 
@@ -30,6 +31,7 @@ class ServerState:
     examples: Examples
     load_errors: list[str] = field(default_factory=list)
     test_images: torch.Tensor | None = None  # uint8 real test images, or the examples when no dataset
+    test_labels: torch.Tensor | None = None  # their classes
     limits: TrainLimits = field(default_factory=TrainLimits)
     _data: Cifar10 | None = None
     _data_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,7 +50,10 @@ class ServerState:
                 errors.append(f"Hub pair not loaded, the shipped pairs stay in use: {e}")
         state = ServerState(pairs, Examples.load(examples_dir), errors, limits=limits or TrainLimits.from_env())
         test = load_test_set()
-        state.test_images = test[0] if test is not None else (state.examples.tensors() if state.examples.paths else None)
+        if test is not None:
+            state.test_images, state.test_labels = test
+        elif state.examples.paths:
+            state.test_images, state.test_labels = state.examples.tensors(), state.examples.label_tensor()
         return state
 
     def dataset(self) -> Cifar10:
@@ -65,6 +70,12 @@ class ServerState:
         if any(p.origin == "hub" for p in self.pairs.values()):
             return next(n for n, p in self.pairs.items() if p.origin == "hub")
         return "cnn" if "cnn" in self.pairs else next(iter(self.pairs), None)
+
+    def test_pool(self) -> ImagePool:
+        """The labelled test images the Test time tab draws from."""
+        if self.test_images is None or self.test_labels is None:
+            raise UserError("No test images available: set BNAPP_DATA to CIFAR-10 (see the README).")
+        return ImagePool(self.test_images, self.test_labels, self.test_source)
 
     @property
     def test_source(self) -> str:

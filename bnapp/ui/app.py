@@ -18,7 +18,7 @@ from ..services.activations import SOURCES
 from ..services.prediction import MAX_IMAGES
 from ..services.state import ServerState, Session
 from ..services.training import QUICK_SUBSET, recipe_defaults
-from . import gradio_fixes, handlers as h, text
+from . import gradio_fixes, handlers as h, testtime, text
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_SIZE = "10mb"
@@ -159,8 +159,11 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                 hub_rev_box = gr.Textbox(label="Revision: branch, tag or commit (optional)", scale=2)
                 hub_load = gr.Button("Load", scale=1)
             hub_note = gr.Markdown(text.HUB_HELP)
-        c, a, t = _compare_tab(state), _activations_tab(state), _train_tab(state)
+        c, a = _compare_tab(state), _activations_tab(state)
+        test_time = testtime.layout(state, raw_image)
+        t = _train_tab(state)
         session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
+        testtime.wire(test_time, state, pair, session)
 
         gr.on([c.image.change, pair.change], gpu(on(h.compare, state), 20), [c.image, pair, session], c.outputs,
               api_name="predict", concurrency_limit=16)

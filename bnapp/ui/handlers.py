@@ -44,7 +44,7 @@ def shown_to_user(fn):
     return plain
 
 
-def _open(path: str | None, shown_name: str = "the image") -> Image.Image:
+def open_upload(path: str | None, shown_name: str = "the image") -> Image.Image:
     try:
         return open_image(path)
     except ImageError as e:
@@ -59,7 +59,7 @@ def compare(state: ServerState, image_path: str | None, pair_name: str, session:
     pair = get_pair(state, pair_name, session)
     if image_path is None:
         return None, None, None, None, text.DROP_PROMPT
-    c = prediction.compare(pair, _open(image_path), state.examples)
+    c = prediction.compare(pair, open_upload(image_path), state.examples)
     seen = c.prediction.small.resize((160, 160), Image.Resampling.NEAREST)
     return (c.prediction.probs["bn"], c.prediction.probs["plain"], seen,
             plots.class_probabilities(c.prediction.probs, c.truth), c.verdict)
@@ -80,7 +80,7 @@ def activations(state: ServerState, pair_name: str, source: str, n: float, mode:
                 image_path: str | None, session: Session | None = None, seed: float = 0):
     """Statistics of both twins for one batch -> overview, histograms, channel view, layer choices, note."""
     pair = get_pair(state, pair_name, session)
-    image = _open(image_path) if source == act.SOURCES[1] and image_path is not None else None
+    image = open_upload(image_path) if source == act.SOURCES[1] and image_path is not None else None
     images, what = act.batch_of(source, n, seed, state.test_images, state.test_source, image)
     v = act.look_inside(pair, images, what, mode, layer)
     return (plots.layer_overview(v.bn, v.plain, v.mode), plots.layer_histograms(v.bn[v.index], v.plain[v.index], v.mode),

@@ -65,3 +65,35 @@ TUTORIAL_INTRO = ("The tutorial's exact recipe (MLP, Adam 1e-4, batch 10, 5 epoc
 def measuring(budget: float) -> str:
     return (f"<div>Measuring this machine's step time to fit the run into {budget:g} s "
             "(a few throwaway steps of both twins)...</div>")
+
+TESTTIME_INTRO = """**BatchNorm at test time.** In eval mode a BN network normalises with the *running* mean and variance it
+averaged during training, so each image is on its own. With a batch's *own* statistics (train mode, or
+re-estimating them at test time) the other images in the batch become part of every image's input. That is
+where BN surprises people, and where it helps most on shifted data. Everything here is forward passes on copies
+of the loaded pair (the pair itself never changes), fp32, no test-time augmentation, the same images for
+every variant."""
+COMPANY_EXPLAIN = """**The company a prediction keeps.** One image, first in a batch of 1 to 256 images, the BN twin
+normalising with that batch's statistics: random test images, test images of one class, or copies of the image
+itself (3 random batches per size, each a dot; the line is their mean). The dashed line is the same image in eval
+mode; the plain twin (dotted) has no statistics to share and never changes. With **copies of itself** every
+feature of a BatchNorm1d layer has variance 0, so its output is just beta: every image gets the same answer.
+With **a batch of one** BatchNorm1d has one value per feature and cannot normalise (PyTorch refuses it in train
+mode; both bnapp pairs end in a Linear + BatchNorm1d layer); BatchNorm2d alone would normalise one image over its
+own positions."""
+BATCH_SIZE_EXPLAIN = """**Accuracy against batch size.** 1,024 random test images split into batches of each size, the
+BN twin normalising each batch with its own statistics (what train mode does), against eval mode's running
+statistics (band: its 95% interval) and the plain twin. Small batches give noisy statistics and cost accuracy
+(Ioffe 2017, Batch Renormalization); by a few hundred images the batch's statistics are as good as the running
+ones. Computed once per pair."""
+SHIFT_EXPLAIN = """**Distribution shift.** Test images corrupted on the fly with CIFAR-10-C's corruptions at severity 1-5
+(Hendrycks & Dietterich 2019). **These are our implementation of their definitions, not the published CIFAR-10-C
+files.** Four ways to predict, on the same images: the plain twin; the BN twin with its running statistics (eval
+mode); the BN twin with statistics **re-estimated on the corrupted batch** (batches of 256, no training: only BN's
+mean and variance change); and Schneider et al. 2020's mix, mean = N/(N+n) running + n/(N+n) batch (n = 256;
+N = 0 is the batch alone, a large N the running statistics). ± is the 95% interval of each accuracy. Published:
+on CIFAR-10-C severity 5 a WRN-28-10 goes from 43.5% to 20.4% mean error with BN adaptation; Schneider et al.
+report 76.7% to 62.2% mCE on ImageNet-C."""
+UPLOAD_EXPLAIN = """**Your own shifted images.** Upload a batch (up to 256: photos from one camera, a drawing style, a
+filter) and compare the BN twin with running statistics against the BN twin with statistics adapted to *your*
+batch (prior N as above), the plain twin beside them. Adaptation needs a batch that shares a shift: a handful
+of unrelated images gives noisy statistics."""

@@ -1,0 +1,210 @@
+"""The Test time tab, part 2: corrupted test images and a person's own batch, with BN's statistics
+left as trained (running), re-estimated on the batch (adapted), or mixed (Schneider et al. 2020).
+
+Every variant is measured on the same images, fp32, without TTA, in the same batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .. import CLASSES, corruptions
+from ..corruptions import CorruptionError
+from ..images import ImageError, image_tensor, open_image, tensor_image, to_model_input
+from ..pairs import Pair
+from . import UserError
+from .testtime import Progress, ImagePool, cache, interval, pair_key, probabilities
+
+VARIANTS = ("plain", "running", "adapted", "mixed")
+DEFAULT_IMAGES = 512
+ADAPT_BATCH = 256  # images whose statistics BN adapts to (the corrupted batch)
+DEFAULT_PRIOR = 16.0
+MAX_UPLOAD = 256
+SHOWN = 8  # corrupted images shown with the twins' answers
+SHORT = {"plain": "plain", "running": "BN running", "adapted": "BN adapted", "mixed": "BN mix"}
+
+
+def variant_names(prior: float, batch: str = "the corrupted batch") -> dict[str, str]:
+    return {"plain": "plain twin", "running": "BN twin, running statistics (eval mode)",
+            "adapted": f"BN twin, statistics of {batch}",
+            "mixed": f"BN twin, Schneider et al.'s mix, N = {prior:g}"}
+
+
+def _checked_prior(prior: float) -> float:
+    try:
+        prior = float(prior)
+    except (TypeError, ValueError):
+        raise UserError("The prior strength N must be a number.") from None
+    if not 0 <= prior <= 1e6:
+        raise UserError("The prior strength N must be between 0 and 1,000,000.")
+    return prior
+
+
+def predictions(pair: Pair, images: torch.Tensor, prior: float, batch: int) -> dict[str, torch.Tensor]:
+    """Probabilities (N, 10) of every variant; BN statistics are estimated over batches of `batch`."""
+    return {"plain": probabilities(pair, "plain", images), "running": probabilities(pair, "bn", images),
+            "adapted": probabilities(pair, "bn", images, prior=0, group=batch),
+            "mixed": probabilities(pair, "bn", images, prior=prior, group=batch)}
+
+
+@dataclass
+class ShiftView:
+    corruption: str
+    severity: int
+    prior: float
+    n: int
+    batch: int
+    accuracy: dict[str, float]  # variant -> on the corrupted images
+    clean: dict[str, float] | None  # variant -> on the same images uncorrupted, once measured (`severities`)
+    shown: list[tuple[Image.Image, str, dict[str, str]]] = field(default_factory=list)  # (image, truth, variant -> class)
+    source: str = ""
+
+    def pm(self, p: float) -> float:
+        return interval(p, self.n)
+
+    def table(self) -> str:
+        """Markdown: each variant's accuracy on the corrupted (and, once measured, the clean) images."""
+        names = variant_names(self.prior)
+        head = f"| | {corruptions.LABELS[self.corruption]}, severity {self.severity} |" + (" clean |" if self.clean else "")
+        rows = [head, "|---|---|" + ("---|" if self.clean else "")]
+        for v in VARIANTS:
+            clean = f" {self.clean[v]:.1%} |" if self.clean else ""
+            rows.append(f"| {names[v]} | **{self.accuracy[v]:.1%}** ± {self.pm(self.accuracy[v]):.1%} |{clean}")
+        note = (f"\n\n{self.n} random test images from {self.source}; BN statistics over batches of {self.batch}; "
+                "fp32, no TTA; ± is a 95% interval.")
+        return "\n".join(rows) + note + ("" if self.clean else " Clean accuracies: click *All severities*.")
+
+    def shown_table(self) -> str:
+        """Markdown: what each variant says for the images shown, left to right."""
+        rows = ["| image | true | " + " | ".join(SHORT[v] for v in VARIANTS) + " |", "|---|---|" + "---|" * len(VARIANTS)]
+        rows += [f"| {i + 1} | {truth} | " + " | ".join(said[v] if said[v] == truth else f"*{said[v]}*" for v in VARIANTS)
+                 + " |" for i, (_, truth, said) in enumerate(self.shown)]
+        return "\n".join(rows) + "\n\nA wrong answer is in *italics*."
+
+
+def _sample(pool: ImagePool, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """`n` random test images (a multiple of the adaptation batch) and that batch size."""
+    try:
+        n = min(int(n), len(pool.labels))
+    except (TypeError, ValueError):
+        raise UserError("The number of test images must be a whole number.") from None
+    if n < 1:
+        raise UserError("The number of test images must be at least 1.")
+    batch = min(ADAPT_BATCH, n)
+    images, labels = pool.sample(n - n % batch, seed=0)
+    return images, labels, batch
+
+
+def _clean_key(pair: Pair, pool: ImagePool, n: int, prior: float) -> tuple:
+    return "clean", pair_key(pair), pool.source, n, prior
+
+
+def _accuracies(probs: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
+    return {v: float((p.argmax(1) == labels).float().mean()) for v, p in probs.items()}
+
+
+def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: float = DEFAULT_PRIOR,
+          n: int = DEFAULT_IMAGES) -> ShiftView:
+    """Accuracy of every variant on `n` test images corrupted at `severity` (the clean figures cached)."""
+    prior = _checked_prior(prior)
+    try:
+        corruptions.check(corruption, int(severity))
+    except (CorruptionError, TypeError, ValueError) as e:
+        raise UserError(str(e)) from None
+    images, labels, batch = _sample(pool, n)
+    bad = corruptions.corrupt(images, corruption, int(severity))
+    probs = predictions(pair, bad, prior, batch)
+    clean = cache.peek(_clean_key(pair, pool, len(labels), prior))
+    shown = [(tensor_image(bad[i], 4), CLASSES[int(labels[i])], {v: CLASSES[int(p[i].argmax())] for v, p in probs.items()})
+             for i in range(min(SHOWN, len(labels)))]
+    return ShiftView(corruption, int(severity), prior, len(labels), batch, _accuracies(probs, labels), clean, shown,
+                     pool.source)
+
+
+def clean(pair: Pair, pool: ImagePool, prior: float = DEFAULT_PRIOR, n: int = DEFAULT_IMAGES) -> dict[str, float]:
+    """Cached: every variant's accuracy on the same images as `shift`, uncorrupted."""
+    images, labels, batch = _sample(pool, n)
+    return cache.get(_clean_key(pair, pool, len(labels), prior),
+                     lambda: _accuracies(predictions(pair, images, prior, batch), labels))
+
+
+@dataclass
+class SeverityCurve:
+    corruption: str
+    prior: float
+    n: int
+    accuracy: dict[str, list[float]]  # variant -> at severity 0 (clean), 1..5
+
+    def pm(self, p: float) -> float:
+        return interval(p, self.n)
+
+
+def severities(pair: Pair, pool: ImagePool, corruption: str, prior: float = DEFAULT_PRIOR,
+               n: int = DEFAULT_IMAGES, progress: Progress | None = None) -> SeverityCurve:
+    """Cached: every variant at every severity of one corruption."""
+    prior = _checked_prior(prior)
+    if corruption not in corruptions.CORRUPTIONS:
+        raise UserError(f"Unknown corruption {corruption!r}.")
+
+    def compute() -> SeverityCurve:
+        images, labels, batch = _sample(pool, n)
+        acc: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        for s in (0, *corruptions.SEVERITIES):
+            if progress:
+                progress(s / 6, f"severity {s}" if s else "clean images")
+            found = (clean(pair, pool, prior, n) if s == 0 else
+                     _accuracies(predictions(pair, corruptions.corrupt(images, corruption, s), prior, batch), labels))
+            for v, a in found.items():
+                acc[v].append(a)
+        return SeverityCurve(corruption, prior, len(labels), acc)
+    return cache.get(("severities", pair_key(pair), pool.source, corruption, prior, n), compute)
+
+
+@dataclass
+class UploadView:
+    names: list[str]
+    images: list[Image.Image]  # what the networks see, enlarged
+    predictions: dict[str, list[tuple[str, float]]]  # variant -> (class, p) per image
+    problems: list[str]
+    prior: float
+
+    def changed(self, variant: str = "adapted") -> int:
+        """Images whose BN answer changes when BN adapts to the batch."""
+        return sum(a[0] != b[0] for a, b in zip(self.predictions["running"], self.predictions[variant]))
+
+    def rows(self) -> list[list[str]]:
+        return [[name] + [f"{c} ({p:.0%})" for c, p in (self.predictions[v][i] for v in VARIANTS)]
+                for i, name in enumerate(self.names)]
+
+    def note(self) -> str:
+        n = len(self.names)
+        text = (f"{n} image(s) as one batch. Adapting BN's statistics to your batch changed the BN twin's answer "
+                f"for **{self.changed()} of {n}** (batch alone) and {self.changed('mixed')} of {n} "
+                f"(mixed, N = {self.prior:g}).")
+        return text + ("  \nSkipped: " + "; ".join(self.problems) if self.problems else "")
+
+
+def own_batch(pair: Pair, files: list, prior: float = DEFAULT_PRIOR) -> UploadView:
+    """A person's own images as one batch: every readable file is used, each unreadable one is named."""
+    prior = _checked_prior(prior)
+    files = files or []
+    if len(files) > MAX_UPLOAD:
+        raise UserError(f"At most {MAX_UPLOAD} images at once, got {len(files)}.")
+    tensors, names, problems = [], [], []
+    for i, f in enumerate(files):
+        shown = Path(f).name if isinstance(f, str) else f"file {i + 1}"
+        try:
+            tensors.append(image_tensor(to_model_input(open_image(f))))
+            names.append(shown)
+        except (ImageError, OSError) as e:
+            problems.append(f"{shown}: {e}")
+    if not tensors:
+        raise UserError("No usable image" + (": " + "; ".join(problems) if problems else "; upload some first."))
+    images = torch.stack(tensors)
+    probs = predictions(pair, images, prior, len(images))
+    top = {v: [(CLASSES[int(i)], float(p[k, i])) for k, i in enumerate(p.argmax(1))] for v, p in probs.items()}
+    return UploadView(names, [tensor_image(t, 3) for t in tensors], top, problems, prior)
+

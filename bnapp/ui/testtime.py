@@ -1,0 +1,136 @@
+"""The Test time tab: its layout, and thin adapters from its events to `services.testtime` / `services.shift`."""
+from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import CLASSES, corruptions, hardware, testtime_plots
+from ..services import UserError, shift, testtime
+from ..services.state import ServerState, Session, get_pair
+from . import text
+from .handlers import open_upload, shown_to_user
+
+AUTO_CLASS = "(the class it looks least like)"
+
+
+def layout(state: ServerState, raw_image) -> SimpleNamespace:
+    """The tab's components; `raw_image` makes an image drop zone with bnapp's own decoder."""
+    t = SimpleNamespace()
+    with gr.Tab("Test time"):
+        gr.Markdown(text.TESTTIME_INTRO)
+        with gr.Accordion("The company a prediction keeps", open=True):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    t.image = raw_image(label="One image (empty: the first example)", sources=["upload", "clipboard"],
+                                        height=200)
+                    t.company_class = gr.Dropdown([AUTO_CLASS, *CLASSES], value=AUTO_CLASS,
+                                                  label="Class of the one-class company")
+                    t.company = gr.Button("Show its company", variant="primary")
+                with gr.Column(scale=3):
+                    t.company_plot = gr.Plot(show_label=False)
+                    t.company_note = gr.Markdown()
+            if state.examples.paths:
+                gr.Examples([[str(p)] for p in state.examples.paths], inputs=[t.image], examples_per_page=10,
+                            label="Real CIFAR-10 test images")
+            gr.Markdown(text.COMPANY_EXPLAIN)
+        with gr.Accordion("Accuracy against batch size", open=True):
+            t.batch_size = gr.Button("Measure (computed once per pair)")
+            t.batch_plot = gr.Plot(show_label=False)
+            t.batch_note = gr.Markdown()
+            gr.Markdown(text.BATCH_SIZE_EXPLAIN)
+        with gr.Accordion("Distribution shift: corrupted test images", open=True):
+            with gr.Row():
+                t.corruption = gr.Dropdown([(corruptions.LABELS[c], c) for c in corruptions.CORRUPTIONS],
+                                           value="gaussian_noise", label="Corruption")
+                t.severity = gr.Slider(1, 5, value=3, step=1, label="Severity")
+                t.prior = gr.Slider(0, 1024, value=shift.DEFAULT_PRIOR, step=1, label="Prior strength N (the mix)")
+            with gr.Row():
+                t.shift = gr.Button("Measure", variant="primary")
+                t.severities = gr.Button("All severities (computed once per corruption)")
+            t.shift_table = gr.Markdown()
+            with gr.Row():
+                t.shift_gallery = gr.Gallery(label="A few of the corrupted test images", columns=4, height=300, scale=1)
+                t.shown_table = gr.Markdown()
+            t.severity_plot = gr.Plot(show_label=False)
+            gr.Markdown(text.SHIFT_EXPLAIN)
+        with gr.Accordion("Your own shifted images", open=False):
+            gr.Markdown(text.UPLOAD_EXPLAIN)
+            t.files = gr.File(label=f"Drop up to {shift.MAX_UPLOAD} images", file_count="multiple", file_types=["image"],
+                              height=160)
+            t.upload_note = gr.Markdown()
+            t.upload_gallery = gr.Gallery(label="What the networks see", columns=8, height=200)
+            names = shift.variant_names(shift.DEFAULT_PRIOR, "your batch")
+            t.upload_table = gr.Dataframe(headers=["image", *(names[v] for v in shift.VARIANTS)], interactive=False,
+                                          label="Each image: the plain twin, and the BN twin with each statistic")
+    return t
+
+
+def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.State) -> None:
+    gpu, on = hardware.gpu_task, partial
+    t.company.click(gpu(on(company, state), 60), [pair, t.image, t.company_class, session],
+                    [t.company_plot, t.company_note], api_name="testtime_company")
+    t.batch_size.click(gpu(on(batch_size, state), 120), [pair, session], [t.batch_plot, t.batch_note],
+                       api_name="testtime_batch_size")
+    t.shift.click(gpu(on(distribution_shift, state), 30), [pair, t.corruption, t.severity, t.prior, session],
+                  [t.shift_table, t.shift_gallery, t.shown_table], api_name="testtime_shift")
+    t.severities.click(gpu(on(severities, state), 120), [pair, t.corruption, t.prior, session], [t.severity_plot],
+                       api_name="testtime_severities")
+    t.files.change(gpu(on(own_images, state), 60), [pair, t.files, t.prior, session],
+                   [t.upload_gallery, t.upload_table, t.upload_note], api_name="testtime_upload")
+
+
+def _progress(progress: gr.Progress):
+    return lambda fraction, what: progress(fraction, desc=what)
+
+
+@shown_to_user
+def company(state: ServerState, pair_name: str, image_path: str | None, company_class: str | None,
+            session: Session | None = None, progress=gr.Progress()):
+    """One image's BN-twin prediction inside batches of different make-up and size -> plot, summary."""
+    pair = get_pair(state, pair_name, session)
+    if image_path is None and not state.examples.paths:
+        raise UserError("Upload an image first.")
+    image = open_upload(image_path if image_path is not None else str(state.examples.paths[0]))
+    v = testtime.company(pair, image, state.test_pool(), None if company_class == AUTO_CLASS else company_class,
+                         progress=_progress(progress))
+    i = CLASSES.index(v.target)
+    return testtime_plots.company(v.sizes, v.prob, v.bn_eval[i], v.plain[i], v.target), v.summary()
+
+
+@shown_to_user
+def batch_size(state: ServerState, pair_name: str, session: Session | None = None, progress=gr.Progress()):
+    """Accuracy with each batch's own statistics against batch size -> plot, summary."""
+    c = testtime.accuracy_vs_batch_size(get_pair(state, pair_name, session), state.test_pool(), _progress(progress))
+    pm = [c.pm(a) if a is not None else 0.0 for a in c.batch_stats]
+    return (testtime_plots.batch_size(c.sizes, c.batch_stats, pm, c.running, c.pm(c.running), c.plain, c.n),
+            c.summary())
+
+
+@shown_to_user
+def distribution_shift(state: ServerState, pair_name: str, corruption: str, severity: float, prior: float,
+                       session: Session | None = None):
+    """Every variant's accuracy on corrupted test images -> table, a gallery of examples."""
+    v = shift.shift(get_pair(state, pair_name, session), state.test_pool(), corruption, severity, prior)
+    return v.table(), [(img, f"{i + 1}: {truth}") for i, (img, truth, _) in enumerate(v.shown)], v.shown_table()
+
+
+@shown_to_user
+def severities(state: ServerState, pair_name: str, corruption: str, prior: float, session: Session | None = None,
+               progress=gr.Progress()):
+    """Every variant from clean to severity 5 -> plot."""
+    c = shift.severities(get_pair(state, pair_name, session), state.test_pool(), corruption, prior,
+                         progress=_progress(progress))
+    pm = {v: [c.pm(a) for a in acc] for v, acc in c.accuracy.items()}
+    return testtime_plots.severities(c.accuracy, pm, shift.variant_names(c.prior), corruptions.LABELS[corruption])
+
+
+@shown_to_user
+def own_images(state: ServerState, pair_name: str, files: list[str] | None, prior: float,
+               session: Session | None = None):
+    """A person's batch with running and with adapted statistics -> gallery, table, note."""
+    if not files:
+        return [], [], ""
+    u = shift.own_batch(get_pair(state, pair_name, session), files, prior)
+    return list(zip(u.images, u.names)), u.rows(), u.note()
