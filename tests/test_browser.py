@@ -114,3 +114,17 @@ def test_train_streams_and_stops(page):
     page.get_by_text("Stopped early").or_(page.get_by_text("Done in")).first.wait_for(timeout=120_000)
     assert page.locator(".js-plotly-plot").count() >= 1
     shot(page, "train")
+
+
+def test_test_time_tab_measures_the_shift_and_the_company(page):
+    page.get_by_role("tab", name="Test time").click()
+    page.get_by_role("button", name="Measure", exact=True).click()
+    page.get_by_text("statistics over batches of").wait_for()
+    body = page.locator("body").inner_text()
+    for name in ("BN twin, running statistics (eval mode)", "BN twin, statistics of the corrupted batch", "plain twin"):
+        assert name in body
+    assert page.get_by_text("our implementation of their definitions").count() == 1
+    page.get_by_role("button", name="Show its company").click()
+    page.get_by_text("another answer in").first.wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot").first.wait_for()
+    shot(page, "test-time")

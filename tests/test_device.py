@@ -145,3 +145,18 @@ def test_experiments_on_the_configured_device(on_meta, synthetic_npz):
     rows = [item for _, item in experiments.lr_sweep(base, data, [1e-3]) if isinstance(item, dict)]
     assert [row["twin"] for row in rows] == ["bn", "plain"]
     assert [item[-1].kind for item in experiments.placement_runs(base, data, seeds=(0,))].count("done") == 2
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_test_time_views_on_the_pairs_device(on_meta, arch):
+    """Test images stay on the CPU (where the app keeps them) and go to the model's device for BN
+    statistics running, adapted, mixed or grouped. (A generator cannot live on meta: the corruptions'
+    noise follows the images' device, checked on CUDA by the gpu tier.)"""
+    from bnapp.services import shift, testtime
+
+    pair = Pair(arch, *meta_pair(arch))
+    pool = testtime.ImagePool(images(64), torch.arange(64) % 10, "stand-in")
+    view = shift.shift(pair, pool, "gaussian_noise", 3, prior=16, n=64)
+    assert set(view.accuracy) == set(shift.VARIANTS)
+    company = testtime.company(pair, images(1)[0], pool)
+    assert company.prob[testtime.KINDS[0]][-1] is not None

@@ -137,3 +137,24 @@ def test_pair_trainer_on_cuda(synthetic_npz, tmp_path, arch, recipe, precision):
     x, spec = images(), InputSpec.from_dict(meta["input"])
     want = infer.logits(trainer.twins["bn"].model, x, spec)
     assert torch.allclose(infer.logits(model, x, spec), want, atol=1e-2 * max(1.0, float(want.abs().max())))
+
+
+@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "gaussian_blur", "brightness", "pixelate"])
+def test_corruptions_on_cuda_follow_the_images(name):
+    from bnapp import corruptions
+
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    out = corruptions.corrupt(x.cuda(), name, 3)
+    assert out.is_cuda and out.dtype == torch.uint8 and out.shape == x.shape
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_test_time_views_on_cuda_match_the_cpu(arch):
+    from bnapp import adapt
+
+    cpu = trained_pair(build_pair(arch))["bn"].eval()
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    for prior, group in ((adapt.RUNNING, 0), (0, 16), (16, 32)):
+        want = adapt.logits(cpu, x, InputSpec(), prior, group)
+        got = adapt.logits(copy.deepcopy(cpu).cuda(), x, InputSpec(), prior, group)
+        assert got.device.type == "cpu" and torch.allclose(got, want, atol=0.05, rtol=0.02)  # TF32 convs

@@ -247,3 +247,17 @@ def test_own_batch_uses_every_readable_file_and_names_the_others(tmp_path):
         shift.own_batch(pair, [str(bad)])
     with pytest.raises(UserError, match="At most 256"):
         shift.own_batch(pair, [paths[0]] * 257)
+
+
+def test_the_shift_command_prints_the_table_and_refuses_what_it_cannot_do(synthetic_npz, tmp_path, capsys):
+    from bnapp.shift import main
+
+    assert main(["--pair", "mlp", "--corruption", "contrast", "pixelate", "--severity", "3", "5", "--images", "64",
+                 "--data", str(synthetic_npz)]) == 0
+    out = capsys.readouterr().out
+    assert "| clean | - |" in out and "| contrast | 5 |" in out and "| pixelate | 3 |" in out
+    assert out.count("\n| ") == 1 + 1 + 4  # header, separator... rows: clean + 2 corruptions x 2 severities
+    assert main(["--pair", "nope", "--data", str(synthetic_npz)]) == 2
+    assert "no pair 'nope'" in capsys.readouterr().err
+    assert main(["--pair", "mlp", "--data", str(tmp_path / "none.npz")]) == 2
+    assert "no CIFAR-10 .npz" in capsys.readouterr().err

@@ -85,7 +85,7 @@ class ShiftView:
         return "\n".join(rows) + "\n\nA wrong answer is in *italics*."
 
 
-def _sample(pool: ImagePool, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def sample(pool: ImagePool, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """`n` random test images (a multiple of the adaptation batch) and that batch size."""
     try:
         n = min(int(n), len(pool.labels))
@@ -114,7 +114,7 @@ def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: fl
         corruptions.check(corruption, int(severity))
     except (CorruptionError, TypeError, ValueError) as e:
         raise UserError(str(e)) from None
-    images, labels, batch = _sample(pool, n)
+    images, labels, batch = sample(pool, n)
     bad = corruptions.corrupt(images, corruption, int(severity))
     probs = predictions(pair, bad, prior, batch)
     clean = cache.peek(_clean_key(pair, pool, len(labels), prior))
@@ -126,7 +126,7 @@ def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: fl
 
 def clean(pair: Pair, pool: ImagePool, prior: float = DEFAULT_PRIOR, n: int = DEFAULT_IMAGES) -> dict[str, float]:
     """Cached: every variant's accuracy on the same images as `shift`, uncorrupted."""
-    images, labels, batch = _sample(pool, n)
+    images, labels, batch = sample(pool, n)
     return cache.get(_clean_key(pair, pool, len(labels), prior),
                      lambda: _accuracies(predictions(pair, images, prior, batch), labels))
 
@@ -150,7 +150,7 @@ def severities(pair: Pair, pool: ImagePool, corruption: str, prior: float = DEFA
         raise UserError(f"Unknown corruption {corruption!r}.")
 
     def compute() -> SeverityCurve:
-        images, labels, batch = _sample(pool, n)
+        images, labels, batch = sample(pool, n)
         acc: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for s in (0, *corruptions.SEVERITIES):
             if progress:

@@ -166,6 +166,10 @@ class _Cache:
         self._lock = threading.Lock()
         self.size = size
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def peek(self, key):
         """The value if it was computed, else None."""
         with self._lock:
