@@ -91,8 +91,8 @@ files.** Four ways to predict, on the same images: the plain twin; the BN twin w
 mode); the BN twin with statistics **re-estimated on the corrupted batch** (batches of 256, no training: only BN's
 mean and variance change); and Schneider et al. 2020's mix, mean = N/(N+n) running + n/(N+n) batch (n = 256;
 N = 0 is the batch alone, a large N the running statistics). ± is the 95% interval of each accuracy. Published:
-on CIFAR-10-C severity 5 a WRN-28-10 goes from 43.5% to 20.4% mean error with BN adaptation; Schneider et al.
-report 76.7% to 62.2% mCE on ImageNet-C."""
+on CIFAR-10-C severity 5 a WRN-28-10 goes from 43.5% to 20.4% mean error with BN adaptation (Wang et al. 2021,
+Tent, its BN baseline); Schneider et al. report 76.7% to 62.2% mCE on ImageNet-C."""
 UPLOAD_EXPLAIN = """**Your own shifted images.** Upload a batch (up to 256: photos from one camera, a drawing style, a
 filter) and compare the BN twin with running statistics against the BN twin with statistics adapted to *your*
 batch (prior N as above), the plain twin beside them. Adaptation needs a batch that shares a shift: a handful
