@@ -21,13 +21,14 @@ from . import hardware, infer
 from .data import Cifar10, augment, balanced_sample, normalize
 from .infer import InputSpec
 from .models import build_pair, init_whitening
+from .noisy_bn import noisy_copy
 from .optim import lr_factor, pair_optimizer
 from .recipes import TrainConfig
 from .reports import class_report
 
 WHITENING_IMAGES = 5000  # the CNN stem's whitening is fitted on this many training images, 500 per class
 
-Probe = Callable[[dict[str, nn.Module]], Any]
+Probe = Callable[[dict[str, nn.Module], float], Any]  # (the twins, the current learning rate) -> a snapshot
 
 
 @dataclass
@@ -91,6 +92,8 @@ class PairTrainer:
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
         models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed, widths=r.widths)
+        if cfg.noisy_bn:  # a third twin: the BN twin's copy with noise after every BN (same init, same batches)
+            models["noisy"] = noisy_copy(models["bn"])
         whiten_idx = balanced_sample(self.data.y_train, WHITENING_IMAGES, seed=cfg.seed)
         whiten_from = normalize(self.data.x_train[whiten_idx], self.spec.mean, self.spec.std)
         self.twins: dict[str, TwinState] = {}
@@ -114,6 +117,11 @@ class PairTrainer:
     @property
     def stopped_early(self) -> bool:
         return self._stop and self.step < self.total_steps
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the weights (BN biases may have a multiple) at this step of the schedule."""
+        return self.recipe.lr * lr_factor(self.recipe, self.step, self.total_steps)
 
     @property
     def seconds(self) -> float:
@@ -196,7 +204,7 @@ class PairTrainer:
         if not kept:
             return
         self.optimizer.zero_grad(set_to_none=True)  # a diverged twin keeps grad None: the step skips it
-        (kept[0] if len(kept) == 1 else kept[0] + kept[1]).backward()
+        sum(kept[1:], kept[0]).backward()
         self.optimizer.step()
         if r.lookahead:
             for t in live:
@@ -252,7 +260,7 @@ class PairTrainer:
         elif kind == "log" and self._eval_every and self.step % self._eval_every < max(1, self._log_every):
             quick = replace(self.spec, tta="none")
             test = {n: self._test_accuracy(t.model, quick, self.precision) for n, t in self.twins.items()}
-            probe = self._probe(self.models()) if self._probe is not None else None
+            probe = self._run_probe()
         elif final:
             test = {n: t.test_accuracy for n, t in self.twins.items()}
         else:
@@ -261,6 +269,14 @@ class PairTrainer:
         eta = elapsed / max(1, self.step) * left if not final else 0.0
         return Progress(kind, self.step, self.total_steps, epoch, loss, acc, test,
                         {n: t.diverged_at for n, t in self.twins.items()}, ips, elapsed, eta, self._stop and final, probe)
+
+    def _run_probe(self) -> Any:
+        """The probe with the random generators saved and restored: a noisy-BN twin draws noise in train-mode
+        passes, and a snapshot must not move the run's own draws (a run with probes is the run without)."""
+        if self._probe is None:
+            return None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            return self._probe(self.models(), self.current_lr)
 
     def models(self) -> dict[str, nn.Module]:
         return {n: t.model for n, t in self.twins.items()}

@@ -86,6 +86,7 @@ class TrainConfig:
     evals_per_run: int = 0  # also measure test accuracy this many times per run, at log events (0: per epoch only)
     device: str = "auto"
     steps: int = 0  # fixed number of steps (0: epochs x steps per epoch); set by a time-budgeted run
+    noisy_bn: bool = False  # also train a third twin: BN with noise after every BN layer (`noisy_bn`)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

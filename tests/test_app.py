@@ -32,8 +32,8 @@ def train_kwargs(client: Client, **changes) -> dict:
     info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/train"]["parameters"]
     names = {p["parameter_name"] for p in info}
     args = dict(arch="mlp", recipe="tutorial", epochs=1, batch_size=32, lr=1e-3, optimizer="adam", placement="before",
-                train_subset=256, seed=0, budget=0) | changes
-    assert set(args) - {"budget"} <= names, names
+                train_subset=256, seed=0, budget=0, landscape=False) | changes
+    assert set(args) - {"budget", "landscape"} <= names, names
     return {k: v for k, v in args.items() if k in names}
 
 
@@ -171,7 +171,7 @@ def test_training_streams_and_its_pair_then_works(server):
     job = c.submit(**train_kwargs(c, epochs=2), api_name="/train")
     updates = list(job)
     assert len(updates) >= 10, len(updates)
-    curves, evolution, progress, summary, files, pair = updates[-1]
+    curves, evolution, landscape, progress, summary, files, pair = updates[-1]
     assert "Final test accuracy" in summary and "run1-mlp" in summary
     assert sorted(os.path.basename(f) for f in files) == ["mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json",
                                                          "mlp-plain.safetensors"]
@@ -248,7 +248,7 @@ def test_a_cancelled_run_frees_the_training_slot(server):
     job.cancel()  # what a closed tab does to its event
     wait_for(lambda: not background_runs(), "the cancelled run's thread to end")  # left alone it would run for minutes
     updates = list(second.submit(**train_kwargs(second), api_name="/train"))
-    assert "Final test accuracy" in updates[-1][3]
+    assert "Final test accuracy" in updates[-1][4]
 
 
 # -- the experiments, on an app of their own: the tutorial reports every 500 mini-batches of 10, so it

@@ -131,7 +131,7 @@ def test_training_steps_and_evaluations_on_the_configured_device(on_meta, synthe
     r = replace(RECIPES[recipe], epochs=2, batch_size=64, precision="fp32", log_every=1)  # autocast has no meta device
     cfg = TrainConfig(arch, r, device="meta", evals_per_run=2)
     unit = "layer1" if arch == "mlp" else "block2b"
-    probe = lambda models: evolution.snapshot_pair(models, InputSpec(), images(8), unit)  # noqa: E731
+    probe = lambda models, lr: evolution.snapshot_pair(models, InputSpec(), images(8), unit)  # noqa: E731
     trainer = engine.PairTrainer(cfg, data, probe=probe)
     events = list(trainer.run())
     assert events[-1].kind == "done" and trainer.step == trainer.total_steps == 8

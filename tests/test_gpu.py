@@ -123,7 +123,7 @@ def test_pair_trainer_on_cuda(synthetic_npz, tmp_path, arch, recipe, precision):
     if arch == "mlp":
         r = replace(r, lr=1e-3)
     unit = "layer1" if arch == "mlp" else "block2b"
-    probe = lambda models: evolution.snapshot_pair(models, InputSpec(), images(8), unit)  # noqa: E731
+    probe = lambda models, lr: evolution.snapshot_pair(models, InputSpec(), images(8), unit)  # noqa: E731
     trainer = PairTrainer(TrainConfig(arch, r, device="cuda", evals_per_run=3), data, probe=probe)
     assert trainer.device.type == "cuda" and trainer.precision == ("bf16" if precision == "auto" else "fp32")
     events = list(trainer.run())

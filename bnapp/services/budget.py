@@ -15,7 +15,6 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 
-from .. import evolution, stats
 from ..data import Cifar10, normalize
 from ..engine import PairTrainer
 from ..recipes import TrainConfig
@@ -50,7 +49,7 @@ class Plan:
 
 def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int, probe=None) -> tuple[TrainConfig, Plan]:
     """`cfg` with `steps` and `train_subset` chosen so that the run (after this measurement) ends
-    within `budget` seconds of the moment this was called. `probe` is the run's evolution snapshot."""
+    within `budget` seconds of the moment this was called. `probe` is what the run records at each evaluation."""
     start = time.perf_counter()
     r = cfg.recipe
     trial = replace(cfg, steps=CALIBRATION_STEPS, evals_per_run=0, max_seconds=0,
@@ -69,7 +68,7 @@ def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: i
     probe_seconds = 0.0
     if probe is not None:
         t = time.perf_counter()
-        probe(trainer.models())
+        probe(trainer.models(), trainer.current_lr)
         probe_seconds = time.perf_counter() - t
     eval_seconds = epoch_eval + probe_seconds
     t = time.perf_counter()  # a run normalises all of its training images once, before its first step
@@ -90,10 +89,3 @@ def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: i
     plan = Plan(budget, steps, images, epochs, step_seconds, eval_seconds,
                 fixed + evaluations * eval_seconds, calibration)
     return replace(cfg, steps=steps, train_subset=images, recipe=replace(r, epochs=epochs)), plan
-
-
-def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0):
-    """The evolution snapshot a live run takes at each evaluation: both twins, one fixed probe batch."""
-    spec = cfg.recipe.input_spec()
-    images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
-    return lambda models: evolution.snapshot_pair(models, spec, images, unit, channel)

@@ -59,7 +59,7 @@ def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figur
     cfg = cfg or figure1_config()
     spec = cfg.recipe.input_spec()
     images = stats.sample(data.x_test, PROBE_IMAGES, seed=cfg.seed)
-    probe = lambda models: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL)  # noqa: E731
+    probe = lambda models, lr=0.0: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL)  # noqa: E731
     trainer = PairTrainer(cfg, data, probe=probe)
     fig = Figure1(test_images=len(trainer.data.y_test), points=[(0, probe(trainer.models()))])  # the start, as the paper
     for ev in trainer.run():

@@ -17,7 +17,8 @@ from ..limits import TrainLimits, checked_number
 from ..recipes import RECIPES, TWINS, TrainConfig
 from ..runs import finish
 from . import UserError
-from .budget import Plan, plan_run, probe_for
+from .budget import Plan, plan_run
+from .probes import describe_landscape, probe_for
 from .speedup import steps_to_accuracy
 from .state import ServerState, Session
 
@@ -44,16 +45,17 @@ class RunLog:
     finished: bool = False
 
     def add(self, ev: Progress) -> None:
+        """Any twins the run has (a noisy-BN run has three) get their series."""
         self.finished = ev.kind == "done"
         if ev.kind == "log":
             self.steps.append(ev.step)
-            for t in TWINS:
-                self.loss[t].append(ev.loss.get(t))
+            for t in ev.loss:
+                self.loss.setdefault(t, []).append(ev.loss.get(t))
         if ev.kind != "done" and ev.test_acc and any(v is not None for v in ev.test_acc.values()):
             # one protocol for the curves: no TTA, the training precision (the final report has its own)
             self.eval_steps.append(ev.step)
-            for t in TWINS:
-                self.test_acc[t].append(ev.test_acc.get(t))
+            for t in ev.test_acc:
+                self.test_acc.setdefault(t, []).append(ev.test_acc.get(t))
         self.diverged = dict(ev.diverged)
 
 
@@ -103,6 +105,7 @@ class LiveUpdate:
     event: Progress
     log: RunLog
     points: list[tuple[int, dict]]  # (step, `evolution.snapshot_pair`) at each evaluation
+    landscape: list[tuple[int, dict]]  # (step, twin -> `landscape.LineStats`) at each evaluation, if measured
     unit: str
     label: str  # "training", "stopping", "evaluating" or "done"
     evaluated: bool  # this event brought a new evaluation (and evolution point)
@@ -111,12 +114,14 @@ class LiveUpdate:
     summary: str = ""
 
 
-def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0) -> Iterator[LiveUpdate]:
+def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0,
+               with_landscape: bool = False) -> Iterator[LiveUpdate]:
     """Train both twins on a background thread, yielding updates; at the end the run is saved in the
     session's folder and offered as a pair. With a `budget` (s), the steps and images are first chosen
-    to fit it (`budget.plan_run`). Closing the iterator stops the run."""
+    to fit it (`budget.plan_run`, which times the landscape measurements too). Closing the iterator
+    stops the run."""
     data, unit = state.dataset(), PROBE_UNIT[cfg.arch]
-    probe = probe_for(cfg, data, unit)
+    probe = probe_for(cfg, data, unit, with_landscape=with_landscape)
     plan: Plan | None = None
 
     def run() -> Iterator[Progress]:  # on the background thread: the measurement too yields to requests
@@ -133,15 +138,17 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         if session.trainer is not None:
             session.trainer.stop()
 
-    log, points = RunLog(), []
+    log, points, lines = RunLog(), [], []
     session.stop_asked = False
     try:
         for ev in hardware.in_background(run(), stop=stop):
             log.add(ev)
             if ev.probe is not None:
-                points.append((ev.step, ev.probe))
+                points.append((ev.step, ev.probe.evolution))
+                if ev.probe.landscape is not None:
+                    lines.append((ev.step, {t: v.to_dict() for t, v in ev.probe.landscape.items()}))
             label = "stopping" if session.trainer.stopping else ("evaluating" if ev.kind == "done" else "training")
-            yield LiveUpdate(ev, log, points, unit, label, evaluated=ev.probe is not None)
+            yield LiveUpdate(ev, log, points, lines, unit, label, evaluated=ev.probe is not None)
         trainer = session.trainer
         result = finish(trainer, command=cli_command(cfg))
         try:
@@ -151,7 +158,9 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         summary = run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
         if plan is not None:
             summary += f"  \nTime budget: {plan.describe()}."
-        yield LiveUpdate(ev, log, points, unit, "done", False, name, files,
+        if lines:
+            summary += "  \n" + describe_landscape(lines)
+        yield LiveUpdate(ev, log, points, lines, unit, "done", False, name, files,
                          summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.")
     finally:
         stop()  # a closed tab or a cancelled event must not leave the run going

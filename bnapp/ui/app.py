@@ -100,6 +100,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
                                  label="Time budget, s (0: none; else steps and images fit it)",
                                  minimum=0)
         with gr.Row():
+            t.landscape = gr.Checkbox(True, label="Measure the loss landscape at each evaluation (Santurkar et al.; "
+                                                  "the time budget accounts for it)")
             t.start = gr.Button("Start training", variant="primary")
             t.stop = gr.Button("Stop", variant="stop")
         t.progress = gr.HTML()
@@ -112,6 +114,8 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             t.push = gr.Button("Push to the Hub", scale=1)
         t.push_note = gr.Markdown()
         t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
+        t.landscape_plot = gr.Plot(label="Why BN helps: the loss landscape", show_label=False)
+        gr.Markdown(text.LANDSCAPE_EXPLAIN)
         with gr.Accordion("Experiment: learning-rate robustness", open=False):
             gr.Markdown(text.SWEEP_INTRO)
             with gr.Row():
@@ -126,12 +130,16 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             gr.Markdown(text.FIGURE1_INTRO)
             t.figure1 = gr.Button("Reproduce Figure 1")
             t.figure1_outputs = [gr.Plot(show_label=False), gr.Markdown()]
+        with gr.Accordion("Experiment: noisy BN -- is it the steady distributions?", open=False):
+            gr.Markdown(text.NOISY_INTRO)
+            t.noisy = gr.Button("Train BN, noisy BN and no BN")
+            t.noisy_outputs = [gr.Plot(show_label=False), gr.Markdown()]
         with gr.Accordion("Experiment: the tutorial's table", open=False):
             gr.Markdown(text.TUTORIAL_INTRO)
             t.tutorial = gr.Button("Run the tutorial")
             t.tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
     t.settings = [t.arch, t.recipe, t.epochs, t.batch_size, t.lr, t.optimizer, t.placement, t.train_subset, t.seed,
-                  t.budget]
+                  t.budget, t.landscape]
     return t
 
 
@@ -175,7 +183,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                         [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
         t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
-                      [t.curves, t.evolution, t.progress, t.summary, t.files, pair], api_name="train", **training)
+                      [t.curves, t.evolution, t.landscape_plot, t.progress, t.summary, t.files, pair], api_name="train",
+                      **training)
         t.stop.click(h.stop_run, [session], [t.progress], api_name="stop", queue=False)
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
         t.push.click(h.push_run, [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
@@ -184,6 +193,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                       **training)
         t.placement_btn.click(gpu(on(h.run_placement, state), 600), [t.arch], t.placement_outputs, api_name="placement",
                               **training)
+        t.noisy.click(gpu(on(h.run_noisy_bn, state), 600), [t.arch], t.noisy_outputs, api_name="noisy_bn", **training)
         t.figure1.click(gpu(on(h.run_figure1, state), 600), None, t.figure1_outputs, api_name="figure1", **training)
         t.tutorial.click(gpu(on(h.run_tutorial_table, state), int(state.limits.max_seconds) + 60), None, [t.tutorial_out],
                          api_name="tutorial_table", **training)

@@ -12,11 +12,11 @@ import time
 import gradio as gr
 from PIL import Image
 
-from .. import hub, plots
+from .. import hub, landscape_plots, plots
 from ..data import DatasetError
 from ..images import ImageError, open_image
 from ..pairs import load_hub_pairs
-from ..services import UserError, activations as act, experiments as exp, figure1, prediction, training
+from ..services import UserError, activations as act, experiments as exp, figure1, noisy, prediction, training
 from ..services.state import ServerState, Session, get_pair, pair_choices
 from . import text
 
@@ -96,18 +96,19 @@ def _progress_html(done: int, total: int, eta: float, ips: float, label: str) ->
 
 @shown_to_user
 def train_run(state: ServerState, session: Session, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
-              placement: str, train_subset, seed, budget=0.0):
-    """Train both twins live; yields (curves, evolution, progress, summary, files, pair dropdown)."""
+              placement: str, train_subset, seed, budget=0.0, landscape: bool = False):
+    """Train both twins live; yields (curves, evolution, landscape, progress, summary, files, pair dropdown)."""
     cfg, seconds = training.browser_config(state.limits, arch, recipe, epochs, batch_size, lr, optimizer, placement,
                                            train_subset, seed, budget)
     no_change = gr.update()
     drawn_at = 0.0
     if seconds:
-        yield (no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
-    for u in training.train_live(state, session, cfg, seconds):
+        yield (no_change, no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
+    for u in training.train_live(state, session, cfg, seconds, with_landscape=bool(landscape)):
         ev = u.event
+        lines = landscape_plots.landscape(u.landscape) if u.landscape else None
         if u.pair_name is not None:
-            yield (plots.training_curves(u.log), plots.evolution(u.points, u.unit),
+            yield (plots.training_curves(u.log), plots.evolution(u.points, u.unit), lines,
                    _progress_html(ev.step, ev.total_steps, 0, 0, "done"), u.summary, [str(f) for f in u.files],
                    gr.Dropdown(choices=pair_choices(state, session), value=u.pair_name))
             return
@@ -118,6 +119,7 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
         drawn_at = time.monotonic() if redraw else drawn_at
         yield (plots.training_curves(u.log) if redraw else no_change,
                plots.evolution(u.points, u.unit) if first or u.evaluated else no_change,
+               lines if first or u.evaluated else no_change,
                _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, u.label), no_change, no_change, no_change)
 
 
@@ -167,6 +169,13 @@ def run_figure1(state: ServerState):
     """Ioffe & Szegedy's Figure 1 on CIFAR-10; streams the three panels and a summary."""
     for fig in figure1.figure1_run(state.dataset()):
         yield plots.figure1(fig.log, fig.points), fig.summary()
+
+
+@shown_to_user
+def run_noisy_bn(state: ServerState, arch: str):
+    """BN, noisy BN and no BN in lockstep, 3 seeds; streams the curves, the distributions and a summary."""
+    for run in noisy.noisy_experiment(state.limits, state.dataset, arch):
+        yield landscape_plots.noisy_bn(run.logs, run.points, run.unit), run.summary()
 
 
 @shown_to_user

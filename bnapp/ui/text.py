@@ -97,3 +97,20 @@ UPLOAD_EXPLAIN = """**Your own shifted images.** Upload a batch (up to 256: phot
 filter) and compare the BN twin with running statistics against the BN twin with statistics adapted to *your*
 batch (prior N as above), the plain twin beside them. Adaptation needs a batch that shares a shift: a handful
 of unrelated images gives noisy statistics."""
+
+LANDSCAPE_EXPLAIN = """**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's input
+distribution steady ("internal covariate shift"). Santurkar et al. showed that is not what makes it work: BN makes
+the loss landscape smoother. At each evaluation this run stands at the current weights of each twin, takes the
+gradient g on one fixed batch of 256 training images (the same for both), and moves 0.25x to 4x the current
+learning rate along -g: **left**, how much the loss varies along that line; **middle**, how much the gradient
+changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**, the largest
+gradient change per distance moved (an effective beta-smoothness, lower is smoother). Measured on copies: the run
+itself is unchanged (tested bit for bit). The summary gives this run's medians; the science page, the quick preset's."""
+NOISY_INTRO = """Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
+random scale in [0.5, 1.5] and add a random shift in [-0.5, 0.5], drawn afresh at every training step (nothing at
+test time), so every layer's input distribution moves all the time. BN, this noisy BN and no BN train in lockstep on
+the same batches from the same initial weights, CNN `quick` recipe, 3 epochs on 8,192 images, 3 seeds; right, one
+channel's distribution in each. **What it shows:** if noisy BN still trains about as well as BN while its
+distributions move far more, steady distributions are not what BN's benefit rests on. **What it does not show:**
+why BN helps instead (the landscape plots above are Santurkar et al.'s answer), or that this holds for every
+network, noise level or budget: a short run on a small network."""

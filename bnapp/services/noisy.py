@@ -1,0 +1,91 @@
+"""The noisy-BN experiment (Santurkar et al. 2018, sec. 2.1): BN, BN with noise after every BN layer
+(`bnapp.noisy_bn`) and no BN, trained in lockstep on the same batches from the same initial weights,
+for several seeds. If BN helped by keeping each layer's input distribution steady, the noisy variant,
+whose distributions move at every step, should train like the plain net; Santurkar et al. found it
+trains about as well as BN.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+from ..data import Cifar10
+from ..engine import PairTrainer
+from ..limits import TrainLimits
+from ..recipes import TrainConfig
+from .experiments import ExperimentPreset
+from .probes import probe_for
+from .training import PROBE_UNIT, RunLog
+
+NOISY = ExperimentPreset(epochs=3, train_subset=8192, batch_size={"cnn": 256, "mlp": 32, "fig1": 60},
+                         lr={"cnn": None, "mlp": 1e-3, "fig1": None}, evals_per_run=8)
+NOISY_SEEDS = (0, 1, 2)
+VARIANTS = ("bn", "noisy", "plain")
+LABELS = {"bn": "BN", "noisy": "noisy BN", "plain": "no BN"}
+
+
+@dataclass
+class NoisyRun:
+    """Every seed's log so far and the first seed's evolution snapshots (all three variants)."""
+
+    unit: str
+    seeds: int
+    logs: dict[int, RunLog] = field(default_factory=dict)
+    points: list[tuple[int, dict]] = field(default_factory=list)
+
+    def finals(self) -> dict[str, list[float]]:
+        """Last evaluation (no TTA, the same test images) per variant, one per finished seed."""
+        done = [log for log in self.logs.values() if log.finished]
+        return {v: [log.test_acc[v][-1] for log in done] for v in VARIANTS}
+
+    def movement(self) -> dict[str, float]:
+        """Mean absolute change of the unit's median activation input between consecutive snapshots."""
+        out = {}
+        for v in VARIANTS:
+            medians = [pt[v]["act_input"][50] for _, pt in self.points]
+            steps = [abs(b - a) for a, b in zip(medians, medians[1:])]
+            out[v] = statistics.mean(steps) if steps else 0.0
+        return out
+
+    def summary(self) -> str:
+        finals = self.finals()
+        n = len(finals["bn"])
+        if not n:
+            return "Training the first seed (BN, noisy BN and no BN in lockstep)..."
+        stat = {v: (statistics.mean(a), statistics.stdev(a) if len(a) > 1 else 0.0) for v, a in finals.items()}
+        text = ("Final test accuracy, mean +- sd over " + f"{n} seed(s): " +
+                "; ".join(f"{LABELS[v]} **{100 * m:.1f}% +- {100 * sd:.1f}**" for v, (m, sd) in stat.items()) + ".")
+        move = self.movement()
+        text += (f" Between evaluations the median of {self.unit}'s channel 0 moved by {move['noisy']:.2f} on average "
+                 f"with noisy BN, {move['bn']:.2f} with BN and {move['plain']:.2f} without (first seed).")
+        if n == self.seeds:
+            (mb, sb), (mn, sn), (mp, sp) = stat["bn"], stat["noisy"], stat["plain"]
+            text += (" Noisy BN trains **about as well as BN** (the intervals overlap)" if abs(mb - mn) <= sb + sn else
+                     f" Noisy BN is **{'below' if mn < mb else 'above'} BN** beyond the seeds' spread")
+            text += (", and **better than no BN** beyond the spread." if mn - sn > mp + sp else
+                     "; against no BN there is **no clear difference**." if abs(mn - mp) <= sn + sp else
+                     ", and **below no BN** beyond the spread.")
+        return text
+
+
+def noisy_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = NOISY_SEEDS) -> Iterator[NoisyRun]:
+    """Each seed in turn; yields the whole experiment after each evaluation and at each run's end."""
+    unit = PROBE_UNIT[base.arch]
+    run = NoisyRun(unit, len(seeds))
+    for seed in seeds:
+        cfg = replace(base, seed=seed, noisy_bn=True)
+        probe = probe_for(cfg, data, unit) if seed == seeds[0] else None
+        trainer = PairTrainer(cfg, data, probe=probe)
+        log = run.logs.setdefault(seed, RunLog())
+        for ev in trainer.run():
+            log.add(ev)
+            if ev.probe is not None:
+                run.points.append((ev.step, ev.probe.evolution))
+            if ev.test_acc:
+                yield run
+
+
+def noisy_experiment(limits: TrainLimits, data_source, arch: str) -> Iterator[NoisyRun]:
+    """The app's preset: `NOISY`'s short budget, 3 seeds."""
+    return noisy_runs(NOISY.config(limits, arch), data_source())

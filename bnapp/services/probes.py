@@ -1,0 +1,60 @@
+"""What a live run records at each evaluation, on the training thread, between steps, both twins at the
+same step: the evolution of one unit's distribution (`evolution`), and optionally Santurkar et al.'s
+loss-landscape measurements along the gradient (`landscape`)."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from .. import evolution, landscape, stats
+from ..data import Cifar10, balanced_sample, normalize
+from ..landscape import LineStats
+from ..recipes import TrainConfig
+
+LANDSCAPE_IMAGES = 256  # the fixed training batch both twins are measured on
+
+
+@dataclass
+class Snapshot:
+    evolution: dict[str, dict]  # twin -> `evolution.snapshot`
+    landscape: dict[str, LineStats] | None = None  # twin -> along its gradient; None when not measured
+
+
+Probe = Callable[[dict[str, nn.Module], float], Snapshot]
+
+
+def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0, with_landscape: bool = False) -> Probe:
+    """The snapshot a live run takes at each evaluation: a fixed batch of test images for the evolution
+    view; a fixed class-balanced batch of training images for the landscape (the training loss)."""
+    r = cfg.recipe
+    spec = r.input_spec()
+    images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
+    if with_landscape:
+        idx = balanced_sample(data.y_train, min(LANDSCAPE_IMAGES, len(data.y_train)), seed=cfg.seed)
+        x_land, y_land = normalize(data.x_train[idx], spec.mean, spec.std), data.y_train[idx]
+        loss_fn = landscape.cross_entropy(r.label_smoothing)
+
+    def probe(models: dict[str, nn.Module], lr: float) -> Snapshot:
+        snap = Snapshot(evolution.snapshot_pair(models, spec, images, unit, channel))
+        if with_landscape:
+            device = next(next(iter(models.values())).parameters()).device
+            snap.landscape = landscape.measure_pair(models, x_land.to(device), y_land.to(device), lr, loss_fn)
+        return snap
+    return probe
+
+
+def describe_landscape(lines: list[tuple[int, dict[str, dict[str, float]]]]) -> str:
+    """The landscape measurements of a run in one sentence: medians over evaluations, per twin."""
+    if not lines:
+        return ""
+    def median(twin: str, key: str) -> float:
+        return statistics.median(p[twin][key] for _, p in lines)
+    parts = [f"effective beta-smoothness {median('bn', 'beta'):.3g} with BN vs {median('plain', 'beta'):.3g} without",
+             f"largest gradient change along the line {median('bn', 'grad_change_max'):.3g} vs "
+             f"{median('plain', 'grad_change_max'):.3g}",
+             f"loss range {median('bn', 'loss_max') - median('bn', 'loss_min'):.3g} vs "
+             f"{median('plain', 'loss_max') - median('plain', 'loss_min'):.3g}"]
+    return f"Loss landscape ({len(lines)} measurements, medians): " + "; ".join(parts) + "."
