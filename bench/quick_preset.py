@@ -55,7 +55,7 @@ def main() -> None:
     print(machine_line())
     t = time.perf_counter()
     state = ServerState(pairs={}, examples=Examples(), limits=TrainLimits.from_env())
-    state._data = load_cifar10(data_path())
+    state.use_dataset(load_cifar10(data_path()))
     print(f"dataset loaded in {time.perf_counter() - t:.1f} s (once per server, before the first run)")
     precisions = a.precisions or (["bf16", "fp32"] if hardware.cpu_has_fast_bf16() or hardware.device().type == "cuda" else ["fp32"])
     for precision in precisions:

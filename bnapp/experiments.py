@@ -1,6 +1,8 @@
 """Experiments beyond one run, from the command line (the experiments are `bnapp.services.experiments`).
 
     python -m bnapp.experiments lr-sweep --arch cnn --recipe fast --lrs 1.5 0.5 0.15 0.05 --epochs 2 --train-subset 20000
+    python -m bnapp.experiments landscape --recipe quick --epochs 2 --train-subset 6000 --test-subset 1000
+    python -m bnapp.experiments noisy-bn --recipe quick --epochs 3 --train-subset 8192 --test-subset 1000
 """
 from __future__ import annotations
 
@@ -13,14 +15,18 @@ from .data import DatasetError, holdout, load_cifar10
 from .recipes import RECIPES, TrainConfig
 from .services.experiments import largest_trainable_rate, lr_sweep, placement_runs, placement_summary
 from .services.figure1 import figure1_config, figure1_run
+from .services.noisy import noisy_runs
+from .services.probes import describe_landscape, probe_for
 from .services.training import RunLog
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.experiments", description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1"),
+    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn"),
                    help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds; "
-                        "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP)")
+                        "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP); landscape: Santurkar et al.'s "
+                        "loss-landscape measurements at 8 evaluations of one run; noisy-bn: BN, noisy BN and no BN, "
+                        "3 seeds")
     p.add_argument("--validation", action="store_true",
                    help="score on 5,000 class-balanced training images held out (make choices here, not on test)")
     p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
@@ -52,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
                                                    for q in (15, 50, 85)))
                 print(fig.summary())
         return 0
+    if a.experiment == "landscape":
+        return _landscape(cfg, data)
+    if a.experiment == "noisy-bn":
+        for run in noisy_runs(cfg, data):
+            pass
+        for seed, log in run.logs.items():
+            print(f"seed {seed}: " + ", ".join(f"{t} {100 * acc[-1]:.1f}%" for t, acc in log.test_acc.items()))
+        print(run.summary().replace("**", ""))
+        return 0
     if a.experiment == "placement":
         logs: dict = {}
         for placement, seed, ev in placement_runs(cfg, data):
@@ -68,6 +83,26 @@ def main(argv: list[str] | None = None) -> int:
         loss = f"{r['final_train_loss']:.3f}" if r["final_train_loss"] is not None else "-"
         print(f"{r['lr']:>8g} {r['twin']:>6} {100 * r['test_accuracy']:>8.1f}% {loss:>10} {r['status']:>9}")
     print("largest rate that trains: " + ", ".join(f"{t} {largest_trainable_rate(rows, t)}" for t in ("bn", "plain")))
+    return 0
+
+
+def _landscape(cfg: TrainConfig, data) -> int:
+    """One run of both twins with the landscape measured at each evaluation, as the Train tab does."""
+    from .engine import PairTrainer
+    from .services.training import PROBE_UNIT
+
+    trainer = PairTrainer(cfg, data, probe=probe_for(cfg, data, PROBE_UNIT[cfg.arch], with_landscape=True))
+    lines = []
+    print(f"{'step':>6} {'twin':>6} {'loss':>7} {'loss range':>11} {'grad change':>19} {'beta':>9}")
+    for ev in trainer.run():
+        if ev.probe is None:
+            continue
+        lines.append((ev.step, {t: v.to_dict() for t, v in ev.probe.landscape.items()}))
+        for t, v in ev.probe.landscape.items():
+            print(f"{ev.step:>6} {t:>6} {v.loss:>7.3f} {v.loss_max - v.loss_min:>11.4f} "
+                  f"{v.grad_change_min:>9.3g}-{v.grad_change_max:<9.3g} {v.beta:>9.3g}", flush=True)
+    print(f"final test accuracy: " + ", ".join(f"{t} {100 * s.test_accuracy:.1f}%" for t, s in trainer.twins.items()))
+    print(describe_landscape(lines))
     return 0
 
 

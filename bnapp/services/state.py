@@ -56,6 +56,11 @@ class ServerState:
             state.test_images, state.test_labels = state.examples.tensors(), state.examples.label_tensor()
         return state
 
+    def use_dataset(self, data: Cifar10) -> None:
+        """Train on `data` instead of loading it on first use (benches, tests)."""
+        with self._data_lock:
+            self._data = data
+
     def dataset(self) -> Cifar10:
         """CIFAR-10 for training, loaded on first use ($BNAPP_DATA, else torchvision's download);
         raises DatasetError saying how to get it."""
