@@ -387,3 +387,18 @@ def test_app_refuses_an_unknown_precision():
     env = {**os.environ, "BNAPP_PRECISION": "half"}
     r = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "must be one of auto, fp32, bf16, not 'half'" in r.stderr
+
+
+def test_a_run_with_landscape_measurements_draws_them_and_summarises_them(server):
+    c = Client(server[0], verbose=False)
+    updates = list(c.submit(**train_kwargs(c, landscape=True, epochs=2), api_name="/train"))
+    curves, evolution, landscape, progress, summary, files, pair = updates[-1]
+    assert "Loss landscape" in summary and "effective beta-smoothness" in summary
+    assert "effective beta-smoothness" in str(landscape) and "gradient predictiveness" in str(landscape)
+
+
+def test_the_noisy_bn_experiment_streams_to_its_summary(client):
+    updates = list(client.submit("mlp", api_name="/noisy_bn"))
+    figure, summary = updates[-1]
+    assert "mean +- sd over 3 seed(s)" in summary and "noisy BN" in summary and "BN" in summary
+    assert "Noisy BN (Santurkar et al. 2018)" in str(figure)

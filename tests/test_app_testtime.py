@@ -51,3 +51,4 @@ def test_bad_test_time_requests_get_bnapps_message_and_the_server_keeps_serving(
     assert "Unknown model pair" in refusal(lambda: client.predict("nope", "contrast", 3, 16, api_name="/testtime_shift"))
     table, *_ = client.predict("cnn", "contrast", 3, 16, api_name="/testtime_shift")
     assert "contrast, severity 3" in table
+

@@ -128,3 +128,15 @@ def test_test_time_tab_measures_the_shift_and_the_company(page):
     page.get_by_text("another answer in").first.wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "test-time")
+
+
+def test_the_noisy_bn_experiment_runs_to_its_summary(page):
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("Architecture").click()
+    page.get_by_role("option", name="tutorial MLP").click()
+    page.get_by_text("Experiment: noisy BN -- is it the steady distributions?").click()
+    page.get_by_role("button", name="Train BN, noisy BN and no BN").click()
+    page.get_by_text("over 3 seed(s)").wait_for(timeout=240_000)
+    body = page.locator("body").inner_text()
+    assert "noisy BN" in body and "no BN" in body and "moved by" in body
+    shot(page, "noisy-bn")

@@ -104,8 +104,11 @@ the loss landscape smoother. At each evaluation this run stands at the current w
 gradient g on one fixed batch of 256 training images (the same for both), and moves 0.25x to 4x the current
 learning rate along -g: **left**, how much the loss varies along that line; **middle**, how much the gradient
 changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**, the largest
-gradient change per distance moved (an effective beta-smoothness, lower is smoother). Measured on copies: the run
-itself is unchanged (tested bit for bit). The summary gives this run's medians; the science page, the quick preset's."""
+gradient change per distance moved (an effective beta-smoothness, lower is smoother). The first two also grow with
+the gradient's size (a twin that barely moves barely changes); the right one divides by the distance moved, so it
+is the one to compare. One run, one fixed batch: a single point says little, the curves over the run say more.
+Measured on copies: the run itself is unchanged (tested bit for bit). The summary gives this run's medians; the
+science page, the quick preset's."""
 NOISY_INTRO = """Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
 random scale in [0.5, 1.5] and add a random shift in [-0.5, 0.5], drawn afresh at every training step (nothing at
 test time), so every layer's input distribution moves all the time. BN, this noisy BN and no BN train in lockstep on
