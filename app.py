@@ -21,6 +21,8 @@ if __name__ == "__main__":
     p.add_argument("--hub-revision", default=os.environ.get("BNAPP_HUB_REVISION"),
                    help="pin the Hub repo to a branch, tag or commit ($BNAPP_HUB_REVISION)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--no-mcp", action="store_true",
+                   help="do not serve the MCP endpoint (/gradio_api/mcp/) that offers the API to agents as tools")
     p.add_argument("--precision", default=os.environ.get("BNAPP_PRECISION", "auto"),
                    help="predict in fp32, bf16 or auto: bf16 where the CPU or GPU is fast at it ($BNAPP_PRECISION)")
     a = p.parse_args()
@@ -30,4 +32,5 @@ if __name__ == "__main__":
     except ValueError as e:
         p.error(str(e))
     build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision, limits=limits).queue(default_concurrency_limit=4).launch(
-        server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True)
+        server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True,
+        mcp_server=not a.no_mcp)

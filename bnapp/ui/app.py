@@ -4,10 +4,13 @@
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import gradio as gr
 
@@ -23,6 +26,36 @@ from . import gradio_fixes, handlers as h, testtime, text
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_SIZE = "10mb"
 SESSION_SECONDS = 3 * 3600
+
+
+def bind(fn: Callable, state: ServerState | None = None) -> Callable:
+    """`fn` with the server's state (if given) as its first argument, keeping its docstring and the rest of
+    its signature (a `partial` would lose them): the API page and the MCP tools are described from those.
+    `name_tools` later names each bound function after its endpoint."""
+    head = () if state is None else (state,)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def bound(*args, **kwargs):
+            yield from fn(*head, *args, **kwargs)
+    else:
+        @functools.wraps(fn)
+        def bound(*args, **kwargs):
+            return fn(*head, *args, **kwargs)
+    signature = inspect.signature(fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(head):])
+    bound.bnapp_endpoint = True
+    return bound
+
+
+def name_tools(demo: gr.Blocks) -> None:
+    """MCP tools are named after their functions: give every bound handler its endpoint's name, so an agent
+    calls `predict` as a program calls /predict. Gradio's own events (the session's set-up) stay out of the
+    API page and the tool list."""
+    for block_fn in demo.fns.values():
+        if block_fn.api_name and getattr(block_fn.fn, "bnapp_endpoint", False):
+            block_fn.fn.__name__ = block_fn.api_name
+        elif block_fn.api_visibility == "public":
+            block_fn.api_visibility = "undocumented"
 
 
 def raw_image(**kwargs) -> gr.Image:
@@ -152,7 +185,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         print(f"bnapp: {err}")
     print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
           f"predicting in {infer.prediction_precision(hardware.device())}")
-    gpu, on = hardware.gpu_task, partial  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
+    gpu, on = hardware.gpu_task, bind  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
     training = dict(concurrency_id="train", concurrency_limit=1, show_progress="minimal")
 
     with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
@@ -171,7 +204,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         test_time = testtime.layout(state, raw_image)
         t = _train_tab(state)
         session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
-        testtime.wire(test_time, state, pair, session)
+        testtime.wire(test_time, state, pair, session, on)
 
         gr.on([c.image.change, pair.change], gpu(on(h.compare, state), 20), [c.image, pair, session], c.outputs,
               api_name="predict", concurrency_limit=16)
@@ -179,15 +212,15 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
               api_name="predict_many")
         gr.on([a.look.click, a.mode.change, a.layer.input], gpu(on(h.activations, state), 30),
               [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
-        t.recipe.change(on(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
+        t.recipe.change(partial(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
                         [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
         t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
                       [t.curves, t.evolution, t.landscape_plot, t.progress, t.summary, t.files, pair], api_name="train",
                       **training)
-        t.stop.click(h.stop_run, [session], [t.progress], api_name="stop", queue=False)
+        t.stop.click(bind(h.stop_run), [session], [t.progress], api_name="stop", queue=False)
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
-        t.push.click(h.push_run, [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
+        t.push.click(bind(h.push_run), [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
                      concurrency_id="train", concurrency_limit=1)
         t.sweep.click(gpu(on(h.run_lr_sweep, state), 600), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
                       **training)
@@ -197,4 +230,5 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         t.figure1.click(gpu(on(h.run_figure1, state), 600), None, t.figure1_outputs, api_name="figure1", **training)
         t.tutorial.click(gpu(on(h.run_tutorial_table, state), int(state.limits.max_seconds) + 60), None, [t.tutorial_out],
                          api_name="tutorial_table", **training)
+    name_tools(demo)
     return demo

@@ -55,7 +55,14 @@ def open_upload(path: str | None, shown_name: str = "the image") -> Image.Image:
 
 @shown_to_user
 def compare(state: ServerState, image_path: str | None, pair_name: str, session: Session | None = None):
-    """One image -> both twins' top-5, the 32x32 view, the bar chart and a one-line verdict."""
+    """Predict one image's CIFAR-10 class with a BatchNorm network and its plain twin, side by side.
+
+    Args:
+        image_path: the image (any size or format Pillow reads; centre-cropped and shrunk to 32x32).
+        pair_name: the model pair, e.g. "cnn" or "mlp".
+    Returns:
+        both twins' class probabilities, the 32x32 view, a bar chart and a one-line verdict.
+    """
     pair = get_pair(state, pair_name, session)
     if image_path is None:
         return None, None, None, None, text.DROP_PROMPT
@@ -67,7 +74,14 @@ def compare(state: ServerState, image_path: str | None, pair_name: str, session:
 
 @shown_to_user
 def compare_many(state: ServerState, files: list[str] | None, pair_name: str, session: Session | None = None):
-    """Several images -> a gallery of what the twins see and a table of both top-1s."""
+    """Predict several images with both twins; unreadable files are named and skipped.
+
+    Args:
+        files: up to 64 images.
+        pair_name: the model pair, e.g. "cnn" or "mlp".
+    Returns:
+        a gallery of what the networks see, a table of both twins' top class per image, a note.
+    """
     m = prediction.compare_many(get_pair(state, pair_name, session), files or [], state.examples)
     rows = [[n, f"{p.top1('bn')[0]} ({p.top1('bn')[1]:.0%})", f"{p.top1('plain')[0]} ({p.top1('plain')[1]:.0%})",
              "yes" if p.agree else "no", truth or ""] for n, p, truth in zip(m.names, m.predictions, m.truths)]
@@ -78,7 +92,18 @@ def compare_many(state: ServerState, files: list[str] | None, pair_name: str, se
 @shown_to_user
 def activations(state: ServerState, pair_name: str, source: str, n: float, mode: str, layer: str | None,
                 image_path: str | None, session: Session | None = None, seed: float = 0):
-    """Statistics of both twins for one batch -> overview, histograms, channel view, layer choices, note."""
+    """Activation statistics before and after BatchNorm in every layer of both twins, for one batch.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn" or "mlp".
+        source: "CIFAR-10 test images" or "my image (Compare tab)".
+        n: how many test images (1-1024).
+        mode: "eval" (running statistics) or "train" (the batch's own statistics).
+        layer: the layer shown in detail, e.g. "block2a" (empty: a default).
+        image_path: the image when source is "my image (Compare tab)".
+    Returns:
+        an overview through depth, histograms and channel statistics of one layer, the layer names, a note.
+    """
     pair = get_pair(state, pair_name, session)
     image = open_upload(image_path) if source == act.SOURCES[1] and image_path is not None else None
     images, what = act.batch_of(source, n, seed, state.test_images, state.test_source, image)
@@ -97,7 +122,23 @@ def _progress_html(done: int, total: int, eta: float, ips: float, label: str) ->
 @shown_to_user
 def train_run(state: ServerState, session: Session, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
               placement: str, train_subset, seed, budget=0.0, landscape: bool = False):
-    """Train both twins live; yields (curves, evolution, landscape, progress, summary, files, pair dropdown)."""
+    """Train a BatchNorm network and its plain twin in lockstep on CIFAR-10 (the server's limits apply).
+
+    Args:
+        arch: "cnn", "mlp" (the tutorial's) or "fig1" (Ioffe & Szegedy's 3 x 100 sigmoid MLP).
+        recipe: "quick", "fast", "tutorial" or "fig1".
+        epochs: epochs over the training images.
+        batch_size: images per step.
+        lr: learning rate, both twins.
+        optimizer: "sgd" or "adam".
+        placement: BN "before" or "after" the ReLU.
+        train_subset: training images (a class-balanced subset).
+        seed: seed for initialisation, data order and augmentation.
+        budget: time budget in seconds (0: none); steps and images are then chosen to fit it.
+        landscape: also measure the loss landscape along the gradient at each evaluation.
+    Returns:
+        streams the curves, the layer evolution, the landscape, progress, a summary, the files and the new pair.
+    """
     cfg, seconds = training.browser_config(state.limits, arch, recipe, epochs, batch_size, lr, optimizer, placement,
                                            train_subset, seed, budget)
     no_change = gr.update()
@@ -152,14 +193,23 @@ def push_run(session: Session, repo_id: str, private: bool) -> str:
 
 @shown_to_user
 def run_lr_sweep(state: ServerState, arch: str, lrs_text: str):
-    """Both twins at several learning rates, short fixed budget; a diverged twin is marked."""
+    """Both twins at several learning rates on a short fixed budget; diverged and stalled twins are marked.
+
+    Args:
+        arch: "cnn", "mlp" or "fig1".
+        lrs_text: the learning rates, e.g. "0.03 0.1 0.3 1 3".
+    """
     for rows in exp.sweep_rows(state.limits, state.dataset, arch, exp.parse_rates(lrs_text)):
         yield plots.lr_sweep(rows), exp.sweep_summary(rows)
 
 
 @shown_to_user
 def run_placement(state: ServerState, arch: str):
-    """BN before vs after the ReLU, same short budget; streams the three accuracy curves."""
+    """BN before vs after the ReLU and no BN, 3 seeds on a short budget; mean +- sd per variant.
+
+    Args:
+        arch: "cnn", "mlp" or "fig1".
+    """
     for logs in exp.placement_logs(state.limits, state.dataset, arch):
         yield plots.placement(logs), exp.placement_summary(logs)
 
@@ -173,7 +223,11 @@ def run_figure1(state: ServerState):
 
 @shown_to_user
 def run_noisy_bn(state: ServerState, arch: str):
-    """BN, noisy BN and no BN in lockstep, 3 seeds; streams the curves, the distributions and a summary."""
+    """BN, noisy BN (Santurkar et al. 2018) and no BN in lockstep, 3 seeds; curves, distributions, summary.
+
+    Args:
+        arch: "cnn", "mlp" or "fig1".
+    """
     for run in noisy.noisy_experiment(state.limits, state.dataset, arch):
         yield landscape_plots.noisy_bn(run.logs, run.points, run.unit), run.summary()
 

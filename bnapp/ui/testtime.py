@@ -1,7 +1,6 @@
 """The Test time tab: its layout, and thin adapters from its events to `services.testtime` / `services.shift`."""
 from __future__ import annotations
 
-from functools import partial
 from types import SimpleNamespace
 
 import gradio as gr
@@ -67,8 +66,9 @@ def layout(state: ServerState, raw_image) -> SimpleNamespace:
     return t
 
 
-def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.State) -> None:
-    gpu, on = hardware.gpu_task, partial
+def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.State, on) -> None:
+    """The tab's events; `on(handler, state)` binds the server state (`app.bind`)."""
+    gpu = hardware.gpu_task
     t.company.click(gpu(on(company, state), 60), [pair, t.image, t.company_class, session],
                     [t.company_plot, t.company_note], api_name="testtime_company")
     t.batch_size.click(gpu(on(batch_size, state), 120), [pair, session], [t.batch_plot, t.batch_note],
@@ -88,7 +88,16 @@ def _progress(progress: gr.Progress):
 @shown_to_user
 def company(state: ServerState, pair_name: str, image_path: str | None, company_class: str | None,
             session: Session | None = None, progress=gr.Progress()):
-    """One image's BN-twin prediction inside batches of different make-up and size -> plot, summary."""
+    """One image's prediction by the BN twin normalising with the statistics of batches it shares
+    (random test images, one class, copies of itself; sizes 1-256), against eval mode and the plain twin.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn".
+        image_path: the image (empty: the first shipped example).
+        company_class: the class of the one-class company, e.g. "horse".
+    Returns:
+        a plot of the image's probability by batch size and kind, and a summary.
+    """
     pair = get_pair(state, pair_name, session)
     if image_path is None and not state.examples.paths:
         raise UserError("Upload an image first.")
@@ -101,7 +110,12 @@ def company(state: ServerState, pair_name: str, image_path: str | None, company_
 
 @shown_to_user
 def batch_size(state: ServerState, pair_name: str, session: Session | None = None, progress=gr.Progress()):
-    """Accuracy with each batch's own statistics against batch size -> plot, summary."""
+    """Test accuracy of the BN twin with each batch's own statistics against batch size (1-256), with 95%
+    intervals, against eval mode and the plain twin; computed once per pair.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn".
+    """
     c = testtime.accuracy_vs_batch_size(get_pair(state, pair_name, session), state.test_pool(), _progress(progress))
     pm = [c.pm(a) if a is not None else 0.0 for a in c.batch_stats]
     return (testtime_plots.batch_size(c.sizes, c.batch_stats, pm, c.running, c.pm(c.running), c.plain, c.n),
@@ -111,7 +125,17 @@ def batch_size(state: ServerState, pair_name: str, session: Session | None = Non
 @shown_to_user
 def distribution_shift(state: ServerState, pair_name: str, corruption: str, severity: float, prior: float,
                        session: Session | None = None):
-    """Every variant's accuracy on corrupted test images -> table, a gallery of examples."""
+    """Accuracy on CIFAR-10-C-style corrupted test images (our implementation): the plain twin, the BN twin
+    with running statistics, with statistics re-estimated on the corrupted batch, and Schneider et al.'s mix.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn".
+        corruption: gaussian_noise, shot_noise, gaussian_blur, contrast, brightness, jpeg_compression or pixelate.
+        severity: 1 to 5.
+        prior: Schneider et al.'s prior strength N (0: the batch's statistics alone).
+    Returns:
+        a table of accuracies with 95% intervals, a few corrupted images, what each variant says for them.
+    """
     v = shift.shift(get_pair(state, pair_name, session), state.test_pool(), corruption, severity, prior)
     return v.table(), [(img, f"{i + 1}: {truth}") for i, (img, truth, _) in enumerate(v.shown)], v.shown_table()
 
@@ -119,7 +143,13 @@ def distribution_shift(state: ServerState, pair_name: str, corruption: str, seve
 @shown_to_user
 def severities(state: ServerState, pair_name: str, corruption: str, prior: float, session: Session | None = None,
                progress=gr.Progress()):
-    """Every variant from clean to severity 5 -> plot."""
+    """Every variant's accuracy from clean to severity 5 of one corruption, as a plot; cached.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn".
+        corruption: gaussian_noise, shot_noise, gaussian_blur, contrast, brightness, jpeg_compression or pixelate.
+        prior: Schneider et al.'s prior strength N.
+    """
     c = shift.severities(get_pair(state, pair_name, session), state.test_pool(), corruption, prior,
                          progress=_progress(progress))
     pm = {v: [c.pm(a) for a in acc] for v, acc in c.accuracy.items()}
@@ -129,7 +159,14 @@ def severities(state: ServerState, pair_name: str, corruption: str, prior: float
 @shown_to_user
 def own_images(state: ServerState, pair_name: str, files: list[str] | None, prior: float,
                session: Session | None = None):
-    """A person's batch with running and with adapted statistics -> gallery, table, note."""
+    """Your own images as one batch: both twins, the BN twin with running statistics and with statistics
+    adapted to your batch side by side; unreadable files are named and skipped.
+
+    Args:
+        pair_name: the model pair, e.g. "cnn".
+        files: up to 256 images.
+        prior: Schneider et al.'s prior strength N for the mixed variant.
+    """
     if not files:
         return [], [], ""
     u = shift.own_batch(get_pair(state, pair_name, session), files, prior)
