@@ -56,6 +56,20 @@ def label_text(page, which: str) -> str:
     return box.inner_text()
 
 
+def test_first_screen_shows_something_on_every_tab(page):
+    """Before any click: Compare an example (the first the twins disagree on), Activations its default view,
+    Train the pair's recorded curves."""
+    page.get_by_text("True label").wait_for()
+    assert "%" in label_text(page, "With BatchNorm")
+    page.get_by_role("tab", name="Activations").click()
+    page.locator(".js-plotly-plot").nth(2).wait_for()
+    assert "eval mode" in page.locator("body").inner_text()
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("How this pair was trained").first.wait_for()
+    shot(page, "first-screen-train")
+    page.get_by_role("tab", name="Compare").click()
+
+
 def test_example_click_shows_both_twins(page):
     page.locator("[data-testid='examples'] button, .gallery-item").first.click()
     page.get_by_text("True label").wait_for()

@@ -136,3 +136,30 @@ def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
     final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
     assert final.pair_name in session.pairs and session.pairs[final.pair_name].metadata["bn"]["arch"] == arch
     session.close()
+
+
+def test_compare_starts_on_the_first_example_the_twins_disagree_on(tmp_path):
+    from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
+    from bnapp.images import Examples, open_image
+    from bnapp.services.prediction import first_disagreement, predict_images
+
+    data = load_cifar10(make_synthetic_npz(tmp_path / "d.npz", n_train=64, n_test=64))
+    export_examples(data, tmp_path / "ex", per_class=2)
+    examples = Examples.load(tmp_path / "ex")
+    pair = S.Pair("cnn", {t: m.eval() for t, m in build_pair("cnn", seed=3, widths=(8, 16, 16)).items()},
+                  {t: {"input": InputSpec().to_dict()} for t in ("bn", "plain")})
+    paths = sorted(examples.paths, key=lambda p: p.name)
+    preds = predict_images(pair, [open_image(p) for p in paths])
+    expected = next((p for p, pred in zip(paths, preds) if not pred.agree), paths[0])
+    assert first_disagreement(pair, examples) == expected
+    assert first_disagreement(pair, Examples()) is None
+
+
+def test_a_pairs_recorded_history_becomes_curves():
+    from bnapp.services.training import recorded_log
+
+    history = [dict(epoch=e, train_loss=2.0 / e, train_acc=0.1 * e, test_acc=0.2 * e) for e in (1, 2, 3)]
+    meta = {t: {"history": history, "steps": 300, "epochs": 3, "diverged_at_step": None} for t in ("bn", "plain")}
+    log = recorded_log(meta)
+    assert log.steps == log.eval_steps == [100, 200, 300] and log.test_acc["bn"] == [0.2, 0.4, 0.6000000000000001]
+    assert log.loss["plain"][0] == 2.0 and log.finished

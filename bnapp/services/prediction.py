@@ -158,3 +158,13 @@ def compare_many(pair: Pair, files: list[str], examples: Examples) -> ManyCompar
         except (ImageError, OSError) as e:
             problems.append(f"{shown}: {e}")
     return ManyComparison(names, predict_images(pair, images), [examples.truth(img) for img in images], problems)
+
+
+def first_disagreement(pair: Pair, examples: Examples) -> Path | None:
+    """The first shipped example, in file-name order, on which the twins' top classes differ (else the
+    first example): what Compare shows before anyone clicks. A fixed rule, not a hand-picked image."""
+    paths = sorted(examples.paths, key=lambda p: p.name)
+    if not paths:
+        return None
+    predictions = predict_images(pair, [open_image(p) for p in paths])
+    return next((p for p, pred in zip(paths, predictions) if not pred.agree), paths[0])

@@ -59,6 +59,23 @@ class RunLog:
         self.diverged = dict(ev.diverged)
 
 
+def recorded_log(meta: dict[str, dict]) -> RunLog:
+    """A pair's own training, as its checkpoints recorded it (one point per epoch), in the live curves' form."""
+    log = RunLog(finished=True)
+    history = {t: meta[t].get("history") or [] for t in TWINS}
+    per_epoch = meta["bn"].get("steps", 0) / max(meta["bn"].get("epochs") or 1, 1e-9)
+    for i, row in enumerate(history["bn"]):
+        step = round(row["epoch"] * per_epoch) if per_epoch else row["epoch"]
+        log.steps.append(step)
+        log.eval_steps.append(step)
+        for t in TWINS:
+            other = history[t][i] if i < len(history[t]) else {}
+            log.loss[t].append(other.get("train_loss"))
+            log.test_acc[t].append(other.get("test_acc"))
+    log.diverged = {t: meta[t].get("diverged_at_step") for t in TWINS}
+    return log
+
+
 def recipe_defaults(recipe: str, max_seconds: float = math.inf) -> tuple[str, str, float, int, float, int, float]:
     """The Train tab's fields for a preset: arch, optimizer, epochs, batch size, lr, training images, budget (s,
     at most the server's `max_seconds`)."""

@@ -205,6 +205,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         t = _train_tab(state)
         session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
         testtime.wire(test_time, state, pair, session, on)
+        demo.load(on(h.first_screen, state), [pair, session], [c.image, *a.outputs, t.curves], api_name=False)
+        pair.input(on(h.recorded_curves, state), [pair, session], [t.curves], api_name=False)
 
         gr.on([c.image.change, pair.change], gpu(on(h.compare, state), 20), [c.image, pair, session], c.outputs,
               api_name="predict", concurrency_limit=16)

@@ -12,7 +12,7 @@ import time
 import gradio as gr
 from PIL import Image
 
-from .. import hub, landscape_plots, plots
+from .. import hub, landscape_plots, plots, stats
 from ..data import DatasetError
 from ..images import ImageError, open_image
 from ..pairs import load_hub_pairs
@@ -110,6 +110,29 @@ def activations(state: ServerState, pair_name: str, source: str, n: float, mode:
     v = act.look_inside(pair, images, what, mode, layer)
     return (plots.layer_overview(v.bn, v.plain, v.mode), plots.layer_histograms(v.bn[v.index], v.plain[v.index], v.mode),
             plots.channel_view(v.bn[v.index], v.mode), gr.Dropdown(choices=v.layer_names, value=v.layer), v.note)
+
+
+def recorded_curves(state: ServerState, pair_name: str, session: Session | None = None):
+    """The selected pair's own training curves, from its checkpoints, until a run replaces them."""
+    try:
+        pair = get_pair(state, pair_name, session)
+    except UserError:
+        return gr.update()
+    return plots.training_curves(training.recorded_log(pair.metadata),
+                                 f"How this pair was trained (recorded in its checkpoints, one point per epoch): "
+                                 f"{pair.name}")
+
+
+def first_screen(state: ServerState, pair_name: str, session: Session | None = None):
+    """What each tab shows before anyone clicks: Compare an example the twins disagree on (a fixed rule),
+    Activations its default view, Train the pair's recorded curves (nothing changes when no pair loaded)."""
+    if pair_name not in state.pairs:
+        return (gr.update(),) * 7
+    pair = get_pair(state, pair_name, session)
+    example = prediction.first_disagreement(pair, state.examples)
+    views = activations(state, pair_name, act.SOURCES[0], stats.default_batch(pair.metadata["bn"]["arch"]), "eval",
+                        None, None, session)
+    return (str(example) if example else None, *views, recorded_curves(state, pair_name, session))
 
 
 def _progress_html(done: int, total: int, eta: float, ips: float, label: str) -> str:

@@ -3,7 +3,8 @@
 INTRO = """# bnapp: see Batch Normalization at work
 Two networks, identical but for their **BatchNorm** layers, trained on CIFAR-10 in lockstep on the same
 batches. Drop in any image (it is centre-cropped and shrunk to the 32x32 pixels they were trained on) and
-see what each twin predicts."""
+see what each twin predicts. On opening, Compare shows the first shipped example (in file-name order) on which the
+twins disagree; every view can be shared with **Copy link**."""
 
 HUB_HELP = ("A repo holding `NAME-bn` and `NAME-plain` safetensors + JSON, as `python -m bnapp.push` uploads them. "
             "Downloads go to the standard HF cache.")
