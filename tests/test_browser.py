@@ -5,6 +5,7 @@ Runs when $BNAPP_BROWSER (or /usr/bin/chromium) and playwright exist; under CI=t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_upload_a_png_and_switch_pair(page, tmp_path, app_env):
 def test_activations_render(page):
     page.get_by_role("tab", name="Activations").click()
     page.get_by_role("button", name="Look inside").click()
-    page.locator(".js-plotly-plot").nth(2).wait_for()
+    page.locator(".js-plotly-plot:visible").nth(2).wait_for()
     assert "eval mode" in page.locator("body").inner_text()
     shot(page, "activations")
 
@@ -140,7 +141,7 @@ def test_test_time_tab_measures_the_shift_and_the_company(page):
     assert page.get_by_text("our implementation of their definitions").count() == 1
     page.get_by_role("button", name="Show its company").click()
     page.get_by_text("another answer in").first.wait_for(timeout=120_000)
-    page.locator(".js-plotly-plot").first.wait_for()
+    page.locator(".js-plotly-plot:visible").first.wait_for()
     shot(page, "test-time")
 
 
@@ -154,3 +155,24 @@ def test_the_noisy_bn_experiment_runs_to_its_summary(page):
     body = page.locator("body").inner_text()
     assert "noisy BN" in body and "no BN" in body and "moved by" in body
     shot(page, "noisy-bn")
+
+
+def test_a_deep_link_restores_its_settings_and_the_url_follows_changes(page, server):
+    from playwright.sync_api import expect
+    page.goto(server[0] + "?tab=activations&pair=mlp&layer=layer2&mode=train&n=8&lr=abc&severity=9&foo=1")
+    page.get_by_text("Some settings in the link were ignored").wait_for()
+    note = page.get_by_text("Some settings in the link were ignored").inner_text()
+    assert "lr='abc' (not a number)" in note and "severity='9'" in note and "unknown setting 'foo'" in note
+    page.locator(".js-plotly-plot:visible").nth(2).wait_for()
+    body = page.locator("body").inner_text()
+    assert "train mode, batch: 8 of" in body and "Layer layer2" in body  # restored, on the Activations tab
+    page.get_by_role("tab", name="Test time").click()
+    page.wait_for_function("new URL(location.href).searchParams.get('tab') === 'testtime'")
+    url = page.evaluate("location.href")
+    assert "foo" not in url and "pair=mlp" in url and "mode=train" in url and "lr=abc" not in url
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_label("Link to this view (copied)")).to_have_value(re.compile("tab=testtime"))
+    page.goto(url)  # reopened: the same tab and settings
+    page.get_by_role("tab", name="Test time", selected=True).wait_for()
+    shot(page, "deep-link-reopened")
+    page.goto(server[0])

@@ -163,3 +163,21 @@ def test_a_pairs_recorded_history_becomes_curves():
     log = recorded_log(meta)
     assert log.steps == log.eval_steps == [100, 200, 300] and log.test_acc["bn"] == [0.2, 0.4, 0.6000000000000001]
     assert log.loss["plain"][0] == 2.0 and log.finished
+
+
+def test_a_link_keeps_what_passes_its_checks_and_names_what_it_drops(tmp_path):
+    from bnapp.services import links
+
+    state = S.ServerState({"cnn": S.Pair("cnn", build_pair("cnn"), {t: {"input": InputSpec().to_dict()}
+                                                                     for t in ("bn", "plain")})},
+                          S.Examples(), limits=TrainLimits())
+    link = links.parse({"tab": "train", "pair": "cnn", "layer": "block2a", "mode": "train", "n": "64", "lr": "0.05",
+                        "severity": "3", "experiment": "noisy", "budget": "60"}, state)
+    assert link.values == dict(tab="train", pair="cnn", layer="block2a", mode="train", n=64, lr=0.05, severity=3,
+                               experiment="noisy", budget=60.0) and link.note == ""
+    bad = links.parse({"tab": "nowhere", "pair": "../etc", "layer": "layer9", "n": "2.5", "lr": "1e9", "seed": "x",
+                       "budget": "nan", "foo": "1"}, state)
+    assert bad.values == {}
+    for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)", "n='2.5' (not a whole number)",
+                 "lr='1e9' (must be between", "seed='x' (not a number)", "budget='nan'", "unknown setting 'foo'"):
+        assert part in bad.note, (part, bad.note)

@@ -21,7 +21,7 @@ from ..services.activations import SOURCES
 from ..services.prediction import MAX_IMAGES
 from ..services.state import ServerState, Session
 from ..services.training import QUICK_SUBSET, recipe_defaults
-from . import gradio_fixes, handlers as h, testtime, text
+from . import gradio_fixes, handlers as h, links, testtime, text
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_SIZE = "10mb"
@@ -68,7 +68,7 @@ def raw_image(**kwargs) -> gr.Image:
 
 
 def _compare_tab(state: ServerState) -> SimpleNamespace:
-    with gr.Tab("Compare"):
+    with gr.Tab("Compare", id="compare"):
         with gr.Row():
             with gr.Column(scale=1):
                 image = raw_image(label="Your image (upload or paste)", sources=["upload", "clipboard"], height=260)
@@ -93,7 +93,7 @@ def _compare_tab(state: ServerState) -> SimpleNamespace:
 
 
 def _activations_tab(state: ServerState) -> SimpleNamespace:
-    with gr.Tab("Activations"):
+    with gr.Tab("Activations", id="activations"):
         gr.Markdown(text.ACTIVATIONS_INTRO)
         with gr.Row():
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Batch")
@@ -114,8 +114,8 @@ def _activations_tab(state: ServerState) -> SimpleNamespace:
 
 def _train_tab(state: ServerState) -> SimpleNamespace:
     quick, limits = RECIPES["quick"], state.limits
-    t = SimpleNamespace()
-    with gr.Tab("Train"):
+    t = SimpleNamespace(experiments={})
+    with gr.Tab("Train", id="train"):
         gr.Markdown(text.train_intro(limits.max_epochs, limits.max_train_subset, limits.max_seconds))
         with gr.Row():
             t.arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp"), ("Figure 1 MLP (3 x 100 sigmoid)", "fig1")],
@@ -149,25 +149,25 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
         t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
         t.landscape_plot = gr.Plot(label="Why BN helps: the loss landscape", show_label=False)
         gr.Markdown(text.LANDSCAPE_EXPLAIN)
-        with gr.Accordion("Experiment: learning-rate robustness", open=False):
+        with gr.Accordion("Experiment: learning-rate robustness", open=False) as t.experiments["sweep"]:
             gr.Markdown(text.SWEEP_INTRO)
             with gr.Row():
                 t.sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
                 t.sweep = gr.Button("Run sweep")
             t.sweep_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-        with gr.Accordion("Experiment: BN before or after the ReLU?", open=False):
+        with gr.Accordion("Experiment: BN before or after the ReLU?", open=False) as t.experiments["placement"]:
             gr.Markdown(text.PLACEMENT_INTRO)
             t.placement_btn = gr.Button("Compare placements")
             t.placement_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-        with gr.Accordion("Experiment: Ioffe & Szegedy's Figure 1, reproduced", open=False):
+        with gr.Accordion("Experiment: Ioffe & Szegedy's Figure 1, reproduced", open=False) as t.experiments["figure1"]:
             gr.Markdown(text.FIGURE1_INTRO)
             t.figure1 = gr.Button("Reproduce Figure 1")
             t.figure1_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-        with gr.Accordion("Experiment: noisy BN -- is it the steady distributions?", open=False):
+        with gr.Accordion("Experiment: noisy BN -- is it the steady distributions?", open=False) as t.experiments["noisy"]:
             gr.Markdown(text.NOISY_INTRO)
             t.noisy = gr.Button("Train BN, noisy BN and no BN")
             t.noisy_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-        with gr.Accordion("Experiment: the tutorial's table", open=False):
+        with gr.Accordion("Experiment: the tutorial's table", open=False) as t.experiments["tutorial"]:
             gr.Markdown(text.TUTORIAL_INTRO)
             t.tutorial = gr.Button("Run the tutorial")
             t.tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
@@ -192,20 +192,26 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         gr.Markdown(text.INTRO)
         if state.load_errors:
             gr.Markdown("**Some checkpoints could not be loaded:**\n" + "\n".join(f"- {e}" for e in state.load_errors))
-        pair = gr.Dropdown([(p.title, n) for n, p in state.pairs.items()], value=state.default_pair, label="Model pair",
-                           allow_custom_value=True)
+        with gr.Row(equal_height=True):
+            pair = gr.Dropdown([(p.title, n) for n, p in state.pairs.items()], value=state.default_pair,
+                               label="Model pair", allow_custom_value=True, scale=5)
+            copy_link = gr.Button("Copy link", size="sm", scale=0, min_width=110)
+            link_box = gr.Textbox(label="Link to this view (copied)", scale=2, interactive=False, max_lines=1)
+        link_note = gr.Markdown()
         with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
             with gr.Row():
                 hub_repo_box = gr.Textbox(label="Hub model repo (owner/name)", placeholder="someone/bnapp-cifar10", scale=3)
                 hub_rev_box = gr.Textbox(label="Revision: branch, tag or commit (optional)", scale=2)
                 hub_load = gr.Button("Load", scale=1)
             hub_note = gr.Markdown(text.HUB_HELP)
-        c, a = _compare_tab(state), _activations_tab(state)
-        test_time = testtime.layout(state, raw_image)
-        t = _train_tab(state)
+        with gr.Tabs() as tabs:
+            c, a = _compare_tab(state), _activations_tab(state)
+            test_time = testtime.layout(state, raw_image)
+            t = _train_tab(state)
         session = gr.State(lambda: Session(), time_to_live=SESSION_SECONDS, delete_callback=Session.close)
         testtime.wire(test_time, state, pair, session, on)
-        demo.load(on(h.first_screen, state), [pair, session], [c.image, *a.outputs, t.curves], api_name=False)
+        links.wire(SimpleNamespace(demo=demo, tabs=tabs, pair=pair, compare=c, activations=a, test_time=test_time,
+                                   train=t, copy=copy_link, copied=link_box, link_note=link_note), state, session, on)
         pair.input(on(h.recorded_curves, state), [pair, session], [t.curves], api_name=False)
 
         gr.on([c.image.change, pair.change], gpu(on(h.compare, state), 20), [c.image, pair, session], c.outputs,
@@ -214,7 +220,7 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
               api_name="predict_many")
         gr.on([a.look.click, a.mode.change, a.layer.input], gpu(on(h.activations, state), 30),
               [pair, a.source, a.n_images, a.mode, a.layer, c.image, session], a.outputs, api_name="activations")
-        t.recipe.change(partial(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
+        t.recipe.input(partial(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
                         [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
         t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],

@@ -123,15 +123,17 @@ def recorded_curves(state: ServerState, pair_name: str, session: Session | None 
                                  f"{pair.name}")
 
 
-def first_screen(state: ServerState, pair_name: str, session: Session | None = None):
-    """What each tab shows before anyone clicks: Compare an example the twins disagree on (a fixed rule),
-    Activations its default view, Train the pair's recorded curves (nothing changes when no pair loaded)."""
+def first_screen(state: ServerState, pair_name: str, session: Session | None = None, layer: str | None = None,
+                 mode: str = "eval", n: int | None = None, example: str | None = None):
+    """What each tab shows before anyone clicks: Compare an example the twins disagree on (a fixed rule) or the
+    linked one, Activations its (linked or default) view, Train the pair's recorded curves. Nothing changes
+    when no pair is loaded."""
     if pair_name not in state.pairs:
         return (gr.update(),) * 7
     pair = get_pair(state, pair_name, session)
-    example = prediction.first_disagreement(pair, state.examples)
-    views = activations(state, pair_name, act.SOURCES[0], stats.default_batch(pair.metadata["bn"]["arch"]), "eval",
-                        None, None, session)
+    example = example or prediction.first_disagreement(pair, state.examples)
+    views = activations(state, pair_name, act.SOURCES[0], n or stats.default_batch(pair.metadata["bn"]["arch"]), mode,
+                        layer, None, session)
     return (str(example) if example else None, *views, recorded_curves(state, pair_name, session))
 
 

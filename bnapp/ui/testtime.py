@@ -17,7 +17,7 @@ AUTO_CLASS = "(the class it looks least like)"
 def layout(state: ServerState, raw_image) -> SimpleNamespace:
     """The tab's components; `raw_image` makes an image drop zone with bnapp's own decoder."""
     t = SimpleNamespace()
-    with gr.Tab("Test time"):
+    with gr.Tab("Test time", id="testtime"):
         gr.Markdown(text.TESTTIME_INTRO)
         with gr.Accordion("The company a prediction keeps", open=True):
             with gr.Row():
