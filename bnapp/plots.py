@@ -252,3 +252,27 @@ def placement(logs: dict) -> go.Figure:
     fig.update_xaxes(title="step")
     fig.update_yaxes(tickformat=".0%", title="test accuracy (no TTA, 1,000 test images)")
     return layout(fig, "Where should BatchNorm go? One line per seed")
+
+
+RUN_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "5px,2px", "1px,3px")
+
+
+def overlay(runs: list[tuple[str, object]]) -> go.Figure:
+    """Several runs' curves together: each twin keeps its colour, each run has its own line style."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("training loss", "test accuracy"))
+    for i, (name, log) in enumerate(runs):
+        dash = RUN_DASHES[i % len(RUN_DASHES)]
+        for twin in ("bn", "plain"):
+            label = f"{name}, {'BN' if twin == 'bn' else 'plain'}"
+            fig.add_scatter(x=log.steps, y=log.loss[twin], name=label, mode="lines", legendgroup=label,
+                            line=dict(color=COLORS[twin], dash=dash), row=1, col=1,
+                            hovertemplate="step %{x}: loss %{y:.3f}<extra>" + label + "</extra>")
+            fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=label, mode="lines+markers", showlegend=False,
+                            legendgroup=label, line=dict(color=COLORS[twin], dash=dash), row=1, col=2,
+                            hovertemplate="step %{x}: %{y:.1%}<extra>" + label + "</extra>")
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    return layout(fig, "This session's runs overlaid (colour: twin; line style: run)" if runs else
+                  "Runs overlaid: train a pair, then tick the runs to compare")

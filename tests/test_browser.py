@@ -176,3 +176,27 @@ def test_a_deep_link_restores_its_settings_and_the_url_follows_changes(page, ser
     page.get_by_role("tab", name="Test time", selected=True).wait_for()
     shot(page, "deep-link-reopened")
     page.goto(server[0])
+
+
+def test_two_runs_of_a_session_are_drawn_together(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("Recipe preset").click()
+    page.get_by_role("option", name="tutorial").click()
+    expect(page.get_by_label("Batch size")).to_have_value("10")  # the preset's defaults arrived
+    for field, value in (("Epochs", "1"), ("Training images", "200"), ("Batch size", "20")):
+        page.get_by_label(field).fill(value)
+    page.get_by_label("Time budget, s (0: none; else steps and images fit it)").fill("0")
+    page.get_by_label("Measure the loss landscape at each evaluation (Santurkar et al.; the time budget accounts for it)").uncheck()
+    for run, lr in ((1, "0.001"), (2, "0.01")):
+        page.get_by_label("Learning rate").fill(lr)
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text(f"run{run}-mlp").first.wait_for(timeout=120_000)
+        page.get_by_text("Done in").first.wait_for(timeout=120_000)
+    page.get_by_text("This session's runs, overlaid").click()
+    page.get_by_text("run1-mlp: mlp tutorial, adam lr 0.001").click()  # tick the first; the newest is ticked already
+    page.wait_for_function("document.body.innerText.includes('run1-mlp, BN') && document.body.innerText.includes('run2-mlp, BN')")
+    assert "This session's runs overlaid" in page.locator("body").inner_text()
+    assert "pair=run2" not in page.evaluate("location.href")  # a session's own pair cannot travel in a link
+    shot(page, "runs-overlaid")

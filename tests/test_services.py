@@ -181,3 +181,18 @@ def test_a_link_keeps_what_passes_its_checks_and_names_what_it_drops(tmp_path):
     for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)", "n='2.5' (not a whole number)",
                  "lr='1e9' (must be between", "seed='x' (not a number)", "budget='nan'", "unknown setting 'foo'"):
         assert part in bad.note, (part, bad.note)
+
+
+def test_finished_runs_are_kept_for_the_overlay_and_listed_by_their_settings(server_state):
+    session = S.Session()
+    cfg = replace(tiny_mlp_cfg(), seed=3)
+    for _ in range(2):
+        list(training.train_live(server_state, session, cfg))
+    assert [r.name for r in session.finished] == ["run1-mlp", "run2-mlp"]
+    label = session.finished[0].label
+    assert label.startswith("run1-mlp: mlp tutorial, adam lr") and "seed 3" in label and "BN " in label
+    chosen = training.overlay_runs(session, [label])
+    assert [r.name for r in chosen] == ["run1-mlp"] and chosen[0].log.eval_steps
+    from bnapp import plots
+    fig = plots.overlay([(r.name, r.log) for r in session.finished])
+    assert {d.name for d in fig.data} == {"run1-mlp, BN", "run1-mlp, plain", "run2-mlp, BN", "run2-mlp, plain"}

@@ -89,6 +89,21 @@ class ServerState:
 
 
 @dataclass
+class RunRecord:
+    """A finished run of this session, as the overlay view lists and draws it."""
+
+    name: str
+    settings: str  # in words, e.g. "cnn quick, sgd lr 0.2, batch 256, 343 steps on 43904 images, seed 0"
+    accuracy: dict[str, float]  # twin -> final test accuracy
+    log: object  # `training.RunLog`: the curves
+
+    @property
+    def label(self) -> str:
+        return (f"{self.name}: {self.settings} -- BN {100 * self.accuracy['bn']:.1f}%, "
+                f"plain {100 * self.accuracy['plain']:.1f}%")
+
+
+@dataclass
 class Session:
     """One browser session: the pairs trained or loaded here, the run in progress (for Stop), the
     folder its runs are saved in, and the last finished run (for pushing to the Hub)."""
@@ -98,7 +113,12 @@ class Session:
     stop_asked: bool = False  # Stop clicked: also honoured by a run still measuring the machine
     folder: Path | None = None
     runs: int = 0
+    finished: list["RunRecord"] = field(default_factory=list)  # this session's runs, oldest first, for overlays
     last_run: tuple[Path, str] | None = None  # (folder, pair prefix)
+
+    def record(self, run: "RunRecord") -> None:
+        """Keep a finished run's curves for the overlay view (the newest MAX_SESSION_PAIRS)."""
+        self.finished = [*self.finished, run][-MAX_SESSION_PAIRS:]
 
     def __getstate__(self) -> dict:
         """A copy (ZeroGPU pickles each call's inputs into its GPU worker) leaves the run in progress with

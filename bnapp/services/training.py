@@ -20,7 +20,7 @@ from . import UserError
 from .budget import Plan, plan_run
 from .probes import describe_landscape, probe_for
 from .speedup import steps_to_accuracy
-from .state import ServerState, Session
+from .state import RunRecord, ServerState, Session
 
 MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see hardware.CoreShare)
 QUICK_SUBSET = 6000  # training images of the quick preset
@@ -170,6 +170,7 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         result = finish(trainer, command=cli_command(cfg))
         try:
             name, files = session.save_run(result, cfg.arch)
+            session.record(run_record(name, cfg, result.metadata, log))
         except OSError as e:
             raise UserError(f"Could not write the run's checkpoint files: {e}") from None
         summary = run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
@@ -182,6 +183,18 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
     finally:
         stop()  # a closed tab or a cancelled event must not leave the run going
         session.trainer, session.stop_asked = None, False
+
+
+def run_record(name: str, cfg: TrainConfig, meta: dict[str, dict], log: RunLog) -> RunRecord:
+    r, bn = cfg.recipe, meta["bn"]
+    settings = (f"{cfg.arch} {r.name}, {r.optimizer} lr {r.lr:g}, batch {r.batch_size}, {bn['steps']} steps on "
+                f"{bn['train_images']} images, BN {cfg.placement} ReLU, seed {cfg.seed}")
+    return RunRecord(name, settings, {t: meta[t]["test_accuracy"] for t in TWINS}, log)
+
+
+def overlay_runs(session: Session, labels: list[str]) -> list[RunRecord]:
+    """The session's runs whose labels were chosen, oldest first."""
+    return [r for r in session.finished if r.label in (labels or [])]
 
 
 def cli_command(cfg: TrainConfig) -> str:

@@ -146,6 +146,9 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
             t.push_private = gr.Checkbox(label="private repo", scale=1)
             t.push = gr.Button("Push to the Hub", scale=1)
         t.push_note = gr.Markdown()
+        with gr.Accordion("This session's runs, overlaid", open=False):
+            t.runs = gr.CheckboxGroup([], label="Runs to draw together (each twin keeps its colour; each run its line style)")
+            t.overlay = gr.Plot(show_label=False)
         t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
         t.landscape_plot = gr.Plot(label="Why BN helps: the loss landscape", show_label=False)
         gr.Markdown(text.LANDSCAPE_EXPLAIN)
@@ -225,7 +228,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                         api_name=False)
         t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
                       [t.curves, t.evolution, t.landscape_plot, t.progress, t.summary, t.files, pair], api_name="train",
-                      **training)
+                      **training).then(h.run_choices, [session], [t.runs], api_name=False)
+        t.runs.change(h.overlay_runs, [session, t.runs], [t.overlay], api_name=False)
         t.stop.click(bind(h.stop_run), [session], [t.progress], api_name="stop", queue=False)
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
         t.push.click(bind(h.push_run), [session, t.push_repo, t.push_private], [t.push_note], api_name="push",

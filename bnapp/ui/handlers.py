@@ -189,6 +189,17 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
                _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, u.label), no_change, no_change, no_change)
 
 
+def run_choices(session: Session):
+    """The session's finished runs to tick, the newest ticked with those already ticked."""
+    labels = [r.label for r in session.finished]
+    return gr.CheckboxGroup(choices=labels, value=labels[-1:])
+
+
+def overlay_runs(session: Session, labels: list[str] | None):
+    """The ticked runs' curves in one figure."""
+    return plots.overlay([(r.name, r.log) for r in training.overlay_runs(session, labels)])
+
+
 def stop_run(session: Session) -> str:
     return training.stop(session)
 

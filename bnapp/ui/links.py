@@ -14,7 +14,7 @@ TAB_IDS = {"Compare": "compare", "Activations": "activations", "Test time": "tes
 
 # Runs in the browser with the linked components' values; reads the selected tab from the page.
 WRITE_URL = """(...values) => {
-  const keys = %s, examples = %s, tabs = %s;
+  const keys = %s, examples = %s, tabs = %s, pairs = %s;
   const url = new URL(window.location.href);
   for (const key of [...url.searchParams.keys()]) {  // a link's ignored settings do not travel on
     if (!keys.includes(key) && key !== "tab" && key !== "experiment") url.searchParams.delete(key);
@@ -25,6 +25,7 @@ WRITE_URL = """(...values) => {
       const name = value && (value.orig_name || String(value.path || "").split("/").pop());
       value = examples.includes(name) ? name : null;
     }
+    if (key === "pair" && !pairs.includes(value)) value = null;  // a session's own pair cannot travel
     if (value === null || value === undefined || value === "") url.searchParams.delete(key);
     else url.searchParams.set(key, String(value));
   });
@@ -54,7 +55,8 @@ def wire(p: SimpleNamespace, state: ServerState, session: gr.State, on) -> None:
     """URL writing on every linked change and tab switch; restoring on load; the Copy link button."""
     linked = _linked(p)
     keys, components = [k for k, _ in linked], [c for _, c in linked]
-    write = WRITE_URL % (json.dumps(keys), json.dumps([x.name for x in state.examples.paths]), json.dumps(TAB_IDS))
+    write = WRITE_URL % (json.dumps(keys), json.dumps([x.name for x in state.examples.paths]), json.dumps(TAB_IDS),
+                         json.dumps(list(state.pairs)))
     for component in components:
         component.change(None, components, None, js=write, queue=False, api_name=False)
     p.tabs.select(None, components, None, js=write, queue=False, api_name=False)
