@@ -101,7 +101,7 @@ def _landscape(cfg: TrainConfig, data) -> int:
         for t, v in ev.probe.landscape.items():
             print(f"{ev.step:>6} {t:>6} {v.loss:>7.3f} {v.loss_max - v.loss_min:>11.4f} "
                   f"{v.grad_change_min:>9.3g}-{v.grad_change_max:<9.3g} {v.beta:>9.3g}", flush=True)
-    print(f"final test accuracy: " + ", ".join(f"{t} {100 * s.test_accuracy:.1f}%" for t, s in trainer.twins.items()))
+    print("final test accuracy: " + ", ".join(f"{t} {100 * s.test_accuracy:.1f}%" for t, s in trainer.twins.items()))
     print(describe_landscape(lines))
     return 0
 

@@ -71,6 +71,22 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def open_many(files: list, limit: int) -> tuple[list[Image.Image], list[str], list[str]]:
+    """Every readable file of an upload: (images, their names, "name: why" for each unreadable one). More
+    than `limit` files is refused as a whole (bounded work whatever a client sends)."""
+    if len(files) > limit:
+        raise ImageError(f"at most {limit} images at once, got {len(files)}")
+    images, names, problems = [], [], []
+    for i, f in enumerate(files):
+        shown = Path(f).name if isinstance(f, (str, os.PathLike)) else f"file {i + 1}"
+        try:
+            images.append(open_image(f))
+            names.append(shown)
+        except (ImageError, OSError) as e:
+            problems.append(f"{shown}: {e}")
+    return images, names, problems
+
+
 def to_model_input(img: Image.Image) -> Image.Image:
     """Centre-crop to a square and resize (antialiased) to the 32x32 that the networks see."""
     side = min(img.size)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from .. import CLASSES, hardware, infer
-from ..images import Examples, ImageError, image_tensor, open_image, to_model_input
+from ..images import Examples, ImageError, image_tensor, open_image, open_many, to_model_input
 from ..pairs import Pair
 
 MAX_IMAGES = 64  # per call: bounded work whatever a client sends
@@ -147,16 +147,7 @@ def compare(pair: Pair, image: Image.Image, examples: Examples) -> Comparison:
 
 def compare_many(pair: Pair, files: list[str], examples: Examples) -> ManyComparison:
     """Every readable file of `files`; the unreadable ones are listed with the reason, not fatal."""
-    if len(files) > MAX_IMAGES:
-        raise ImageError(f"at most {MAX_IMAGES} images at once, got {len(files)}")
-    images, names, problems = [], [], []
-    for i, f in enumerate(files):
-        shown = Path(f).name if isinstance(f, str) else f"file {i + 1}"
-        try:
-            images.append(open_image(f))
-            names.append(shown)
-        except (ImageError, OSError) as e:
-            problems.append(f"{shown}: {e}")
+    images, names, problems = open_many(files, MAX_IMAGES)
     return ManyComparison(names, predict_images(pair, images), [examples.truth(img) for img in images], problems)
 
 

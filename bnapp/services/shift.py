@@ -6,14 +6,13 @@ Every variant is measured on the same images, fp32, without TTA, in the same bat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from PIL import Image
 
 from .. import CLASSES, corruptions
 from ..corruptions import CorruptionError
-from ..images import ImageError, image_tensor, open_image, tensor_image, to_model_input
+from ..images import ImageError, image_tensor, open_many, tensor_image, to_model_input
 from ..pairs import Pair
 from . import UserError
 from .testtime import Progress, ImagePool, cache, interval, pair_key, probabilities
@@ -190,17 +189,11 @@ class UploadView:
 def own_batch(pair: Pair, files: list, prior: float = DEFAULT_PRIOR) -> UploadView:
     """A person's own images as one batch: every readable file is used, each unreadable one is named."""
     prior = _checked_prior(prior)
-    files = files or []
-    if len(files) > MAX_UPLOAD:
-        raise UserError(f"At most {MAX_UPLOAD} images at once, got {len(files)}.")
-    tensors, names, problems = [], [], []
-    for i, f in enumerate(files):
-        shown = Path(f).name if isinstance(f, str) else f"file {i + 1}"
-        try:
-            tensors.append(image_tensor(to_model_input(open_image(f))))
-            names.append(shown)
-        except (ImageError, OSError) as e:
-            problems.append(f"{shown}: {e}")
+    try:
+        opened, names, problems = open_many(files or [], MAX_UPLOAD)
+    except ImageError as e:
+        raise UserError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
+    tensors = [image_tensor(to_model_input(img)) for img in opened]
     if not tensors:
         raise UserError("No usable image" + (": " + "; ".join(problems) if problems else "; upload some first."))
     images = torch.stack(tensors)
