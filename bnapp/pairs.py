@@ -38,10 +38,17 @@ class Pair:
 
     @property
     def title(self) -> str:
+        """What the pair is and what it scores: mean +- sd over seeds where it was trained with several
+        (`bnapp.seeds`), else the one seed's accuracy, said as such."""
         meta = self.metadata["bn"]
-        acc = ", ".join(f"{t} {100 * self.accuracy(t):.1f}%" for t in ("bn", "plain") if self.accuracy(t) is not None)
         base = (f"{meta['arch'].upper()} pair '{self.name}' from the Hub" if self.origin == "hub" else
                 PAIR_TITLES.get(self.name, f"{meta['arch'].upper()} pair '{self.name}'"))
+        if all("seeds" in self.metadata[t] for t in ("bn", "plain")):
+            runs = {t: self.metadata[t]["seeds"] for t in ("bn", "plain")}
+            p = self.precision if self.precision in runs["bn"]["mean"] else "fp32"
+            acc = ", ".join(f"{t} {100 * r['mean'][p]:.1f} +- {100 * r['sd'][p]:.1f}%" for t, r in runs.items())
+            return f"{base} -- test accuracy over {len(runs['bn']['seeds'])} seeds (mean +- sd): {acc}"
+        acc = ", ".join(f"{t} {100 * self.accuracy(t):.1f}%" for t in ("bn", "plain") if self.accuracy(t) is not None)
         return f"{base} -- test accuracy, one seed: {acc}" if acc else base
 
     def spec(self, twin: str) -> InputSpec:

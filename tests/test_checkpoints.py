@@ -93,3 +93,27 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
         C.save(model, {"format": C.FORMAT}, stem)
     assert stem.with_suffix(".safetensors").read_bytes() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic_npz, tmp_path):
+    from bnapp.data import load_cifar10
+    from bnapp.models import build_pair
+    from bnapp.pairs import load_pairs
+    from bnapp.seeds import main
+
+    for seed in (0, 1):
+        for twin, model in build_pair("mlp", seed=seed).items():
+            meta = C.base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {"seed": seed, "command": f"train {seed}"}
+            C.save(model.eval(), meta, tmp_path / "runs" / f"mlp-s{seed}-{twin}")
+    assert main(["--name", "mlp", "--runs", str(tmp_path / "runs" / "mlp-s0"), str(tmp_path / "runs" / "mlp-s1"),
+                 "--out", str(tmp_path / "out"), "--data", str(synthetic_npz)]) == 0
+    _, meta = C.load(tmp_path / "out" / "mlp-bn")
+    record = meta["seeds"]
+    assert record["seeds"] == [0, 1] and record["shipped_seed"] == 0 and meta["seed"] == 0
+    assert record["commands"] == ["train 0", "train 1"]
+    fp32 = record["test_accuracy"]["fp32"]
+    assert fp32[0] == meta["test_accuracy"] and record["mean"]["fp32"] == pytest.approx(sum(fp32) / 2)
+    data = load_cifar10(synthetic_npz)
+    assert all(0 <= a <= 1 for a in fp32) and meta["evaluation"]["test_images"] == len(data.y_test)
+    pair = load_pairs(tmp_path / "out").pairs["mlp"]
+    assert "over 2 seeds (mean +- sd): bn " in pair.title

@@ -1,0 +1,71 @@
+"""Ship a twin pair trained with several seeds: every seed measured the same way, the spread recorded.
+
+    python -m bnapp.seeds --name cnn --runs runs/pairs/cnn-hi-s0 runs/pairs/cnn-hi-s1 runs/pairs/cnn-hi-s2 \\
+        --out checkpoints --data ../shared/data/cifar10.npz
+
+Each run (`python -m bnapp.train ... --name PREFIX`) is a PREFIX-bn / PREFIX-plain pair. Every checkpoint of
+every seed is measured as `python -m bnapp.evaluate --write` measures (whole test set, its TTA, fp32 and bf16);
+the first run is copied to OUT/NAME-bn|plain with those fields and a `seeds` record: each seed's accuracy,
+their mean and standard deviation per precision, which seed is shipped, and each run's command. The pair's
+title in the app then shows mean +- sd over the seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from .checkpoints import CheckpointError, load, save
+from .data import DatasetError, load_cifar10
+from .evaluate import WRITTEN_PRECISIONS, evaluation_fields
+from .recipes import TWINS
+
+
+def seeds_record(metas: list[dict]) -> dict:
+    """The `seeds` record of one twin from each seed's measured metadata (first: the shipped one)."""
+    by_precision = {p: [m["test_accuracy_by_precision"][p] for m in metas] for p in WRITTEN_PRECISIONS}
+    return dict(
+        seeds=[m["seed"] for m in metas], shipped_seed=metas[0]["seed"], test_accuracy=by_precision,
+        mean={p: statistics.mean(a) for p, a in by_precision.items()},
+        sd={p: statistics.stdev(a) if len(a) > 1 else 0.0 for p, a in by_precision.items()},
+        commands=[m.get("command", "") for m in metas],
+    )
+
+
+def ship(name: str, runs: list[Path], out: Path, data, command: str) -> dict[str, dict]:
+    """Measure every seed of both twins, write the first run to `out` with the seeds' record; returns it."""
+    measured: dict[str, list[tuple[object, dict]]] = {t: [] for t in TWINS}
+    for run in runs:
+        for twin in TWINS:
+            model, meta = load(Path(f"{run}-{twin}"))
+            measured[twin].append((model, meta | evaluation_fields(model, meta, data, command)))
+    records = {}
+    for twin in TWINS:
+        model, meta = measured[twin][0]
+        records[twin] = seeds_record([m for _, m in measured[twin]])
+        save(model, meta | {"seeds": records[twin]}, out / f"{name}-{twin}")
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bnapp.seeds", description=__doc__.split("\n\n")[0])
+    p.add_argument("--name", required=True, help="the shipped pair's name, e.g. cnn")
+    p.add_argument("--runs", nargs="+", required=True, help="run prefixes (PREFIX-bn, PREFIX-plain); the first is shipped")
+    p.add_argument("--out", default="checkpoints", help="folder of the shipped pairs")
+    p.add_argument("--data", default=None, help="CIFAR-10 .npz (else $BNAPP_DATA)")
+    a = p.parse_args(argv)
+    command = "python -m bnapp.seeds " + " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        records = ship(a.name, [Path(r) for r in a.runs], Path(a.out), load_cifar10(a.data), command)
+    except (DatasetError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for twin, r in records.items():
+        print(f"{a.name} {twin}: " + "; ".join(
+            f"{p} {100 * r['mean'][p]:.2f}% +- {100 * r['sd'][p]:.2f} over seeds {r['seeds']}" for p in WRITTEN_PRECISIONS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
