@@ -133,8 +133,8 @@ def test_train_streams_and_stops(page):
 
 def test_test_time_tab_measures_the_shift_and_the_company(page):
     page.get_by_role("tab", name="Test time").click()
+    page.get_by_text("statistics over batches of").wait_for()  # its first look, before any click
     page.get_by_role("button", name="Measure", exact=True).click()
-    page.get_by_text("statistics over batches of").wait_for()
     body = page.locator("body").inner_text()
     for name in ("BN twin, running statistics (eval mode)", "BN twin, statistics of the corrupted batch", "plain twin"):
         assert name in body

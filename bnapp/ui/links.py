@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from .. import hardware
 from ..services import links
 from ..services.state import ServerState, Session
 from . import handlers as h
@@ -68,7 +69,7 @@ def wire(p: SimpleNamespace, state: ServerState, session: gr.State, on) -> None:
     p.copy.click(None, None, [p.copied], js=COPY_LINK, queue=False, api_name=False)
     outputs = [p.tabs, p.pair, p.compare.image, *p.activations.outputs, p.train.curves,
                *components[3:], *p.train.experiments.values(), p.link_note]
-    p.demo.load(on(open_page, state), [p.pair, session], outputs, api_name=False)
+    p.demo.load(hardware.gpu_task(on(open_page, state), 30), [p.pair, session], outputs, api_name=False)
 
 
 def open_page(state: ServerState, pair_name: str, session: Session | None = None, request: gr.Request = None):

@@ -17,7 +17,7 @@ AUTO_CLASS = "(the class it looks least like)"
 def layout(state: ServerState, raw_image) -> SimpleNamespace:
     """The tab's components; `raw_image` makes an image drop zone with bnapp's own decoder."""
     t = SimpleNamespace()
-    with gr.Tab("Test time", id="testtime"):
+    with gr.Tab("Test time", id="testtime") as t.tab:
         gr.Markdown(text.TESTTIME_INTRO)
         with gr.Accordion("The company a prediction keeps", open=True):
             with gr.Row():
@@ -75,6 +75,8 @@ def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.
                        api_name="testtime_batch_size")
     t.shift.click(gpu(on(distribution_shift, state), 30), [pair, t.corruption, t.severity, t.prior, session],
                   [t.shift_table, t.shift_gallery, t.shown_table], api_name="testtime_shift")
+    t.tab.select(gpu(on(first_look, state), 30), [pair, t.corruption, t.severity, t.prior, t.shift_table, session],
+                 [t.shift_table, t.shift_gallery, t.shown_table], api_name=False)
     t.severities.click(gpu(on(severities, state), 120), [pair, t.corruption, t.prior, session], [t.severity_plot],
                        api_name="testtime_severities")
     t.files.change(gpu(on(own_images, state), 60), [pair, t.files, t.prior, session],
@@ -138,6 +140,14 @@ def distribution_shift(state: ServerState, pair_name: str, corruption: str, seve
     """
     v = shift.shift(get_pair(state, pair_name, session), state.test_pool(), corruption, severity, prior)
     return v.table(), [(img, f"{i + 1}: {truth}") for i, (img, truth, _) in enumerate(v.shown)], v.shown_table()
+
+
+def first_look(state: ServerState, pair_name: str, corruption: str, severity: float, prior: float, shown: str,
+               session: Session | None = None):
+    """The tab's first screen: the default shift measured the first time the tab is opened (a few seconds)."""
+    if shown or not state.pairs:
+        return gr.update(), gr.update(), gr.update()
+    return distribution_shift(state, pair_name, corruption, severity, prior, session)
 
 
 @shown_to_user
