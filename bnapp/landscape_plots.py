@@ -20,9 +20,10 @@ def _band(fig: go.Figure, steps: list[int], low: list[float], high: list[float],
                     hovertemplate="step %{x}: min %{y:.3g}<extra>" + VARIANT_NAMES[twin] + "</extra>")
 
 
-def landscape(points: list[tuple[int, dict[str, dict[str, float]]]]) -> go.Figure:
+def landscape(points: list[tuple[int, dict[str, dict[str, float]]]], measured: bool = True) -> go.Figure:
     """At each evaluation, both twins: the loss range along the gradient, the range of gradient changes,
-    and the effective beta-smoothness (log scale), as in Santurkar et al. (2018), Figure 4."""
+    and the effective beta-smoothness (log scale), as in Santurkar et al. (2018), Figure 4. Empty, and
+    saying why, when the run does not measure it."""
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
         "loss landscape: loss along the gradient (min-max)", "gradient predictiveness: l2 change of the gradient",
         "effective beta-smoothness"))
@@ -38,6 +39,8 @@ def landscape(points: list[tuple[int, dict[str, dict[str, float]]]]) -> go.Figur
     fig.update_yaxes(**LOG_AXIS, row=1, col=2)
     fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
+    if not measured:
+        return layout(fig, "Why BN helps: not measured in this run (tick 'Measure the loss landscape' and train again)")
     return layout(fig, "Why BN helps (Santurkar et al. 2018, Fig. 4), measured on this run: moving 0.25x-4x the "
                        "learning rate along the gradient, on a fixed training batch")
 

@@ -178,9 +178,10 @@ def test_a_deep_link_restores_its_settings_and_the_url_follows_changes(page, ser
     page.goto(server[0])
 
 
-def test_two_runs_of_a_session_are_drawn_together(page):
+def test_two_runs_of_a_session_are_drawn_together(page, server):
     from playwright.sync_api import expect
 
+    page.goto(server[0])  # a fresh session: its runs are numbered from 1
     page.get_by_role("tab", name="Train").click()
     page.get_by_label("Recipe preset").click()
     page.get_by_role("option", name="tutorial").click()

@@ -172,7 +172,7 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
         yield (no_change, no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
     for u in training.train_live(state, session, cfg, seconds, with_landscape=bool(landscape)):
         ev = u.event
-        lines = landscape_plots.landscape(u.landscape) if u.landscape else None
+        lines = landscape_plots.landscape(u.landscape, measured=bool(landscape))
         if u.pair_name is not None:
             yield (plots.training_curves(u.log), plots.evolution(u.points, u.unit), lines,
                    _progress_html(ev.step, ev.total_steps, 0, 0, "done"), u.summary, [str(f) for f in u.files],
