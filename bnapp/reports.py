@@ -1,12 +1,19 @@
 """A twin's test report: accuracy, per-class accuracy and confusion matrix, predicted as the app predicts."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from . import CLASSES, infer
 from .data import Cifar10
 from .infer import InputSpec
+
+
+def interval(p: float, n: int) -> float:
+    """Half-width of the 95% interval of an accuracy `p` measured on `n` images (normal approximation)."""
+    return 1.96 * math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
 
 def class_report(model: nn.Module, spec: InputSpec, data: Cifar10, precision: str = "fp32") -> dict:

@@ -13,7 +13,8 @@ from . import corruptions
 from .data import DatasetError, load_test_set, resolve_path
 from .pairs import load_pairs
 from .services import UserError, shift
-from .services.testtime import ImagePool, interval
+from .reports import interval
+from .services.testtime import ImagePool
 
 ROOT = Path(__file__).resolve().parents[1]
 

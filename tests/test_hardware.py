@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from functools import partial
 
 import pytest
 import spaces  # requirements-test.txt: the real package, as on a Space
@@ -91,7 +90,6 @@ def test_zero_gpu_without_the_spaces_package_is_an_error_at_start(monkeypatch):
 # process takes ~10 s on 2 cores, so these tests are in the e2e tier.
 ZERO_GPU_START = r'''
 import importlib.abc, json, pickle, sys
-from functools import partial
 from multiprocessing.reduction import ForkingPickler
 
 root, checkpoints, examples = sys.argv[1:4]

@@ -14,8 +14,9 @@ from .. import CLASSES, corruptions
 from ..corruptions import CorruptionError
 from ..images import ImageError, image_tensor, open_many, tensor_image, to_model_input
 from ..pairs import Pair
+from ..reports import interval
 from . import UserError
-from .testtime import Progress, ImagePool, cache, interval, pair_key, probabilities
+from .testtime import ImagePool, Progress, cache, pair_key, probabilities
 
 VARIANTS = ("plain", "running", "adapted", "mixed")
 DEFAULT_IMAGES = 512

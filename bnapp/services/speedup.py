@@ -13,8 +13,9 @@ steps), so they can be compared point by point:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from ..reports import interval
 
 NEAR_CHANCE = 0.15  # CIFAR-10 chance is 0.10; a final accuracy below this is no target
 
@@ -64,7 +65,7 @@ def steps_to_accuracy(steps: list[int], bn: list[float | None], plain: list[floa
                       plain_diverged: bool) -> StepsToAccuracy:
     """Both twins' accuracy curves (same protocol, same steps) -> the comparison, or the reason for none."""
     final = next((a for a in reversed(plain) if a is not None), None)
-    margin = 1.96 * math.sqrt(final * (1 - final) / images) if final is not None and images else 0.0
+    margin = interval(final, images) if final is not None and images else 0.0
     if plain_diverged:
         return StepsToAccuracy(final, None, None, False, margin, "No steps ratio: the plain twin diverged, so it has "
                                                                  "no final accuracy to match.")

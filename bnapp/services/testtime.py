@@ -7,7 +7,6 @@ fp32, without TTA, the same for both twins.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from .. import CLASSES, adapt, hardware
 from ..adapt import RUNNING, BatchOfOneError
 from ..images import image_tensor, to_model_input
 from ..pairs import Pair
+from ..reports import interval
 from . import UserError
 
 SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -48,11 +48,6 @@ class ImagePool:
         pick = (idx[torch.randperm(len(idx), generator=g)[:n]] if n <= len(idx)
                 else idx[torch.randint(len(idx), (n,), generator=g)])
         return self.images[pick], self.labels[pick]
-
-
-def interval(p: float, n: int) -> float:
-    """Half-width of the 95% interval of an accuracy `p` measured on `n` images (normal approximation)."""
-    return 1.96 * math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
 
 def probabilities(pair: Pair, twin: str, images: torch.Tensor, prior: float = RUNNING, group: int = 0) -> torch.Tensor:
