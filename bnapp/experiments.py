@@ -3,6 +3,7 @@
     python -m bnapp.experiments lr-sweep --arch cnn --recipe fast --lrs 1.5 0.5 0.15 0.05 --epochs 2 --train-subset 20000
     python -m bnapp.experiments landscape --recipe quick --epochs 2 --train-subset 6000 --test-subset 1000
     python -m bnapp.experiments noisy-bn --recipe quick --epochs 3 --train-subset 8192 --test-subset 1000
+    python -m bnapp.experiments tta --validation --arch cnn --recipe fast --lr 0.3 --epochs 2 --train-subset 20000
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from dataclasses import replace
 
 from .data import DatasetError, holdout, load_cifar10
 from .recipes import RECIPES, TrainConfig
-from .services.experiments import largest_trainable_rate, lr_sweep, placement_runs, placement_summary
+from .services.experiments import (largest_trainable_rate, lr_sweep, placement_runs, placement_summary, tta_choice,
+                                   tta_rows)
 from .services.figure1 import figure1_config, figure1_run
 from .services.noisy import noisy_runs
 from .services.probes import describe_landscape, probe_for
@@ -22,16 +24,17 @@ from .services.training import RunLog
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.experiments", description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn"),
+    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta"),
                    help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds; "
                         "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP); landscape: Santurkar et al.'s "
                         "loss-landscape measurements at 8 evaluations of one run; noisy-bn: BN, noisy BN and no BN, "
-                        "3 seeds")
+                        "3 seeds; tta: both twins scored with each test-time augmentation, 3 seeds")
     p.add_argument("--validation", action="store_true",
                    help="score on 5,000 class-balanced training images held out (make choices here, not on test)")
     p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
     p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
+    p.add_argument("--lr", type=float, default=None, help="all but lr-sweep and figure1: the rate (default: the recipe's)")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--train-subset", type=int, default=0)
     p.add_argument("--test-subset", type=int, default=0)
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.experiment == "lr-sweep" and not a.lrs:
         p.error("lr-sweep needs --lrs")
     recipe = RECIPES[a.recipe] if a.epochs is None else replace(RECIPES[a.recipe], epochs=a.epochs)
+    recipe = recipe if a.lr is None else recipe.at_rate(a.lr)
     try:
         data = load_cifar10(a.data)
         data = holdout(data) if a.validation else data
@@ -66,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         for seed, log in run.logs.items():
             print(f"seed {seed}: " + ", ".join(f"{t} {100 * acc[-1]:.1f}%" for t, acc in log.test_acc.items()))
         print(run.summary().replace("**", ""))
+        return 0
+    if a.experiment == "tta":
+        rows = []
+        for row in tta_rows(cfg, data):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        print(tta_choice(rows)[1])
         return 0
     if a.experiment == "placement":
         logs: dict = {}

@@ -59,7 +59,7 @@ class TrainLimits:
         train_subset = int(checked_number("training images", train_subset, batch_size, self.max_train_subset,
                                           "BNAPP_MAX_TRAIN_SUBSET", whole=True))
         seed = int(checked_number("seed", seed, 0, 2**31 - 1, None, whole=True))
-        r = replace(RECIPES[recipe], epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, log_every=0)
+        r = replace(RECIPES[recipe].at_rate(lr), epochs=epochs, batch_size=batch_size, optimizer=optimizer, log_every=0)
         return TrainConfig(arch, r, placement, seed, train_subset, test_subset, self.max_seconds,
                            evals_per_run=evals_per_run)
 

@@ -5,7 +5,7 @@ architecture, seed, data subset and budget. Both are plain data, stored whole in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .data import CIFAR_MEAN, CIFAR_STD
 from .infer import InputSpec
@@ -48,6 +48,11 @@ class Recipe:
             return InputSpec(CIFAR_MEAN, CIFAR_STD, self.tta)
         return InputSpec(tta=self.tta)
 
+    def at_rate(self, lr: float) -> "Recipe":
+        """This recipe at another learning rate. PyTorch's weight decay shrinks the weights by lr x wd a
+        step, so the decay is scaled by self.lr / lr to keep that product, the regulariser, the recipe's."""
+        return replace(self, lr=lr, weight_decay=self.weight_decay * self.lr / lr)
+
 
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(
@@ -55,7 +60,7 @@ RECIPES: dict[str, Recipe] = {
         log_every=500, description="The tutorial's recipe: Adam lr 1e-4, batch 10, 5 epochs, ToTensor only."),
     # After airbench94's ideas: batch 1024, Nesterov 0.85, triangular lr, label smoothing 0.2,
     # fast BN biases, frozen gamma, flip + 2-pixel translation, lookahead, flip+shift TTA. lr 0.3 is the
-    # highest rate of our sweep at which the plain twin still trains (see checkpoints/README.md).
+    # BN twin's best rate on the validation sweep (checkpoints/README.md); other rates go through `at_rate`.
     "fast": Recipe(
         "fast", "cnn", optimizer="sgd", lr=0.3, batch_size=1024, epochs=10, momentum=0.85,
         weight_decay=1.33e-3, bn_bias_lr_scale=64, freeze_bn_weight=True, bn_momentum=0.4,

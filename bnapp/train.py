@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
     p.add_argument("--out", required=True, help="folder for {arch}-bn/{arch}-plain .safetensors + .json")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate (both twins)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="override the recipe's learning rate (both twins; lr x weight decay stays the recipe's)")
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default=None, help="override the recipe's optimizer")
     p.add_argument("--placement", choices=PLACEMENTS, default="before", help="BN before or after the ReLU")
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     recipe = RECIPES[a.recipe or ("tutorial" if a.arch == "mlp" else "fast")]
-    overrides = {k: v for k, v in dict(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
+    recipe = recipe.at_rate(a.lr) if a.lr is not None else recipe
+    overrides = {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size,
                                         optimizer=a.optimizer, precision=a.precision).items() if v is not None}
     return TrainConfig(a.arch, replace(recipe, **overrides), placement=a.placement, seed=a.seed,
                        train_subset=a.train_subset, test_subset=a.test_subset, max_seconds=a.max_seconds, device=a.device,

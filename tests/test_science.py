@@ -6,7 +6,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnapp.data import balanced_sample
+from bnapp import train
+from bnapp.data import balanced_sample, load_cifar10
+from bnapp.limits import TrainLimits
 from bnapp.models import ModelConfig, build_model
 from bnapp.recipes import RECIPES, TrainConfig
 from bnapp.services import experiments as exp
@@ -54,6 +56,35 @@ def test_the_sweep_keeps_lr_times_weight_decay_fixed(monkeypatch):
         with pytest.raises(LookupError):
             next(exp.lr_sweep(base, None, [lr]))
     assert [r.lr * r.weight_decay for r in made] == pytest.approx([0.2 * 5e-4] * 2)
+
+
+def test_the_cli_and_the_train_tab_keep_lr_times_weight_decay_too():
+    fast = RECIPES["fast"]
+    cli = train.config_from_args(train._parser().parse_args(["--arch", "cnn", "--out", "x", "--lr", "0.1"])).recipe
+    tab = TrainLimits().config("cnn", "fast", 1, 256, 0.1, "sgd", "before", 1024, 0).recipe
+    for r in (cli, tab):
+        assert r.lr == 0.1 and r.lr * r.weight_decay == pytest.approx(fast.lr * fast.weight_decay)
+    assert RECIPES["fast"].at_rate(fast.lr) == fast
+
+
+def test_the_tta_choice_pairs_each_gain_with_its_seed_and_picks_the_best_mean():
+    acc = {"none": [0.60, 0.62, 0.58], "flip": [0.62, 0.63, 0.61], "flip-shift": [0.63, 0.65, 0.60]}
+    rows = [dict(seed=s, twin=t, tta=k, accuracy=v[s] - (0.2 if t == "plain" else 0)) for k, v in acc.items()
+            for s in range(3) for t in ("bn", "plain")]
+    chosen, text = exp.tta_choice(rows)
+    assert chosen == "flip-shift"
+    assert "flip-shift 62.67% (gain +2.67 +- 0.58)" in text and "flip 62.00% (gain +2.00 +- 1.00)" in text
+    assert text.splitlines()[0].startswith("bn: none 60.00%") and text.splitlines()[1].startswith("plain: none 40.00%")
+
+
+def test_tta_rows_score_every_tta_on_the_same_images(synthetic_npz):
+    data = load_cifar10(synthetic_npz)
+    base = TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=1, batch_size=32, log_every=0))
+    rows = list(exp.tta_rows(base, data, seeds=(0, 1)))
+    assert [(r["seed"], r["twin"], r["tta"]) for r in rows[:3]] == [(0, "bn", t) for t in ("none", "flip", "flip-shift")]
+    assert len(rows) == 2 * 2 * 3 and all(0 <= r["accuracy"] <= 1 for r in rows)
+    n = len(data.y_test)
+    assert all(abs(r["accuracy"] * n - round(r["accuracy"] * n)) < 1e-4 for r in rows)  # counts over the whole set
 
 
 def finished_log(bn: float, plain: float) -> RunLog:

@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, replace
 from typing import Iterator
 
+from .. import infer
 from ..data import Cifar10
 from ..engine import PairTrainer, Progress
 from ..limits import TrainLimits
@@ -18,6 +19,7 @@ from .training import RunLog
 
 MAX_SWEEP_RATES = 8
 PLACEMENT_SEEDS = (0, 1, 2)
+TTA_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,9 @@ def experiment_recipe(arch: str) -> str:
 def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:
     """Both twins at each learning rate, same budget and seed. Yields (lr, progress event) while a run
     trains and (lr, summary row) when it ends. PyTorch's weight decay shrinks the weights by lr x wd a
-    step, so the decay is scaled by base lr / lr to keep that product, the regulariser, the same at every rate."""
-    r = base.recipe
+    step, so `Recipe.at_rate` keeps that product, the regulariser, the same at every rate."""
     for lr in lrs:
-        trainer = PairTrainer(replace(base, recipe=replace(r, lr=lr, weight_decay=r.weight_decay * r.lr / lr)), data)
+        trainer = PairTrainer(replace(base, recipe=base.recipe.at_rate(lr)), data)
         last = None
         for ev in trainer.run():
             last = ev
@@ -73,6 +74,40 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
             yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy), test_accuracy=t.test_accuracy,
                            final_train_loss=losses[-1] if losses else None, diverged_at_step=t.diverged_at,
                            seconds=last.elapsed if last else 0.0)
+
+
+def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEEDS) -> Iterator[dict]:
+    """Each seed's pair trained once, then both twins scored with every test-time augmentation on the
+    same images in the same precision (pass `holdout` data: the choice is made on validation). One row
+    per (seed, twin, tta), yielded as each seed ends."""
+    for seed in seeds:
+        trainer = PairTrainer(replace(base, seed=seed), data)
+        for _ in trainer.run():
+            pass
+        for twin, t in trainer.twins.items():
+            for tta in infer.TTA_WEIGHTS:
+                out = infer.logits(t.model, data.x_test, replace(trainer.spec, tta=tta), precision=trainer.precision)
+                yield dict(seed=seed, twin=twin, tta=tta, accuracy=float((out.argmax(1) == data.y_test).float().mean()))
+
+
+def tta_choice(rows: list[dict], twin: str = "bn") -> tuple[str, str]:
+    """(chosen TTA, a summary): the TTA with the best mean accuracy of `twin` over seeds. Each TTA's gain
+    over none is paired (same model, same images), so its spread is the sd of the per-seed gains."""
+    by = {(r["seed"], r["twin"], r["tta"]): r["accuracy"] for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    lines = []
+    for name in sorted({r["twin"] for r in rows}, key=TWINS.index):
+        parts = []
+        for tta in infer.TTA_WEIGHTS:
+            acc = [by[s, name, tta] for s in seeds]
+            gain = [by[s, name, tta] - by[s, name, "none"] for s in seeds]
+            sd = statistics.stdev(gain) if len(gain) > 1 else 0.0
+            parts.append(f"{tta} {100 * statistics.mean(acc):.2f}%"
+                         + ("" if tta == "none" else f" (gain {100 * statistics.mean(gain):+.2f} +- {100 * sd:.2f})"))
+        lines.append(f"{name}: " + ", ".join(parts))
+    mean = {tta: statistics.mean(by[s, twin, tta] for s in seeds) for tta in infer.TTA_WEIGHTS}
+    chosen = max(mean, key=mean.get)
+    return chosen, "\n".join(lines) + f"\nchosen ({twin} twin's best mean over {len(seeds)} seeds): {chosen}"
 
 
 def run_status(diverged_at: int | None, test_accuracy: float | None) -> str:

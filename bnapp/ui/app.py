@@ -126,7 +126,7 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
         with gr.Row():
             t.epochs = gr.Number(quick.epochs, label="Epochs", minimum=0.01)
             t.batch_size = gr.Number(quick.batch_size, label="Batch size", precision=0)
-            t.lr = gr.Number(quick.lr, label="Learning rate")
+            t.lr = gr.Number(quick.lr, label="Learning rate", info="both twins; weight decay scales with 1/lr, so lr x decay stays the recipe's")
             t.train_subset = gr.Number(QUICK_SUBSET, label="Training images", precision=0)
             t.seed = gr.Number(0, label="Seed", precision=0)
             t.budget = gr.Number(recipe_defaults("quick", limits.max_seconds)[-1],

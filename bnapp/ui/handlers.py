@@ -154,7 +154,7 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
         recipe: "quick", "fast", "tutorial" or "fig1".
         epochs: epochs over the training images.
         batch_size: images per step.
-        lr: learning rate, both twins.
+        lr: learning rate, both twins (weight decay scales with 1/lr).
         optimizer: "sgd" or "adam".
         placement: BN "before" or "after" the ReLU.
         train_subset: training images (a class-balanced subset).
