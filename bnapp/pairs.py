@@ -12,7 +12,7 @@ from .checkpoints import CheckpointError, find_pairs, load
 from .infer import InputSpec
 
 PAIR_TITLES = {"mlp": "Tutorial MLP (Linear + BatchNorm1d), the tutorial's Adam 1e-4",
-               "cnn": "CNN (Conv + BatchNorm2d) at lr 0.3, BN's best rate on validation; the plain twin barely trains there"}
+               "cnn": "CNN (Conv + BN2d), lr 0.3: BN's best on validation; plain barely trains"}
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Pair:
             runs = {t: self.metadata[t]["seeds"] for t in ("bn", "plain")}
             p = self.precision if self.precision in runs["bn"]["mean"] else "fp32"
             acc = ", ".join(f"{t} {100 * r['mean'][p]:.1f} +- {100 * r['sd'][p]:.1f}%" for t, r in runs.items())
-            return f"{base} -- test accuracy over {len(runs['bn']['seeds'])} seeds (mean +- sd): {acc}"
+            return f"{base} -- over {len(runs['bn']['seeds'])} seeds (mean +- sd): {acc}"
         acc = ", ".join(f"{t} {100 * self.accuracy(t):.1f}%" for t in ("bn", "plain") if self.accuracy(t) is not None)
         return f"{base} -- test accuracy, one seed: {acc}" if acc else base
 

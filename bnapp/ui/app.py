@@ -197,9 +197,9 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
             gr.Markdown("**Some checkpoints could not be loaded:**\n" + "\n".join(f"- {e}" for e in state.load_errors))
         with gr.Row(equal_height=True):
             pair = gr.Dropdown([(p.title, n) for n, p in state.pairs.items()], value=state.default_pair,
-                               label="Model pair", allow_custom_value=True, scale=5)
+                               label="Model pair", allow_custom_value=True, scale=4)
             copy_link = gr.Button("Copy link", size="sm", scale=0, min_width=110)
-            link_box = gr.Textbox(label="Link to this view (copied)", scale=2, interactive=False, max_lines=1)
+            link_box = gr.Textbox(label="Link to this view (copied)", scale=1, interactive=False, max_lines=1)
         link_note = gr.Markdown()
         with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
             with gr.Row():
