@@ -243,8 +243,7 @@ class PairTrainer:
             t.epoch_loss_sum, t.epoch_correct, t.epoch_seen = 0.0, 0, 0
 
     def _test_accuracy(self, model: nn.Module, spec: InputSpec, precision: str) -> float:
-        out = infer.logits(model, self.data.x_test, spec, batch_size=500, precision=precision)
-        return float((out.argmax(1) == self.data.y_test).float().mean())
+        return infer.accuracy(model, self.data.x_test, self.data.y_test, spec, precision)
 
     def _event(self, kind: str, epoch: float, ips: float, start: float, final: bool = False) -> Progress:
         elapsed = self._seconds if final else self._seconds + time.perf_counter() - start

@@ -117,3 +117,9 @@ def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, batch_size: 
         out.append(y.cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 10)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, spec: InputSpec,
+             precision: str = "fp32") -> float:
+    """Share of `images` whose `logits` argmax is the label: how every twin's accuracy is measured."""
+    return float((logits(model, images, spec, precision=precision).argmax(1) == labels).float().mean())

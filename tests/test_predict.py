@@ -173,3 +173,19 @@ def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeyp
     monkeypatch.setenv("BNAPP_PRECISION", "fp16")
     with pytest.raises(ValueError, match="BNAPP_PRECISION must be one of auto, fp32, bf16"):
         PR.Pair("cnn", models, meta)
+
+
+def test_accuracy_is_the_share_of_argmax_hits():
+    """A model that always answers class 3: accuracy is the share of images labelled 3."""
+    class AlwaysThree(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float() + 0 * self.w
+
+    images = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    labels = torch.tensor([3, 3, 3, 1, 2, 3, 0, 9])
+    spec = InputSpec(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), tta="none")
+    assert infer.accuracy(AlwaysThree(), images, labels, spec) == 0.5

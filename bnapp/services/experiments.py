@@ -86,8 +86,8 @@ def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEED
             pass
         for twin, t in trainer.twins.items():
             for tta in infer.TTA_WEIGHTS:
-                out = infer.logits(t.model, data.x_test, replace(trainer.spec, tta=tta), precision=trainer.precision)
-                yield dict(seed=seed, twin=twin, tta=tta, accuracy=float((out.argmax(1) == data.y_test).float().mean()))
+                acc = infer.accuracy(t.model, data.x_test, data.y_test, replace(trainer.spec, tta=tta), trainer.precision)
+                yield dict(seed=seed, twin=twin, tta=tta, accuracy=acc)
 
 
 def tta_choice(rows: list[dict], twin: str = "bn") -> tuple[str, str]:
