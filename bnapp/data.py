@@ -48,7 +48,10 @@ class Cifar10:
         return Cifar10(self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te], self.source)
 
 
-def holdout(data: "Cifar10", n: int = 5000, seed: int = 0) -> "Cifar10":
+HOLDOUT_IMAGES, HOLDOUT_SEED = 5000, 0  # the validation split every choice is made on
+
+
+def holdout(data: "Cifar10", n: int = HOLDOUT_IMAGES, seed: int = HOLDOUT_SEED) -> "Cifar10":
     """The training images without a seeded, class-balanced `n`, which take the test set's place: the
     split on which choices (learning rate, epochs, TTA) are made, so the test set is measured once."""
     val = balanced_sample(data.y_train, n, seed)

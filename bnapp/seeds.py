@@ -1,13 +1,14 @@
 """Ship a twin pair trained with several seeds: every seed measured the same way, the spread recorded.
 
     python -m bnapp.seeds --name cnn --runs runs/pairs/cnn-hi-s0 runs/pairs/cnn-hi-s1 runs/pairs/cnn-hi-s2 \\
-        --out checkpoints --data ../shared/data/cifar10.npz
+        --out checkpoints --data ../shared/data/cifar10.npz --chosen-by bn
 
 Each run (`python -m bnapp.train ... --name PREFIX`) is a PREFIX-bn / PREFIX-plain pair. Every checkpoint of
 every seed is measured as `python -m bnapp.evaluate --write` measures (whole test set, its TTA, fp32 and bf16);
 the first run is copied to OUT/NAME-bn|plain with those fields and a `seeds` record: each seed's accuracy,
 their mean and standard deviation per precision, which seed is shipped, and each run's command. The pair's
-title in the app then shows mean +- sd over the seeds.
+title in the app then shows mean +- sd over the seeds. `--chosen-by TWIN` adds a `choice` record: the
+validation split and the rule that chose the runs' learning rate (the sweep's numbers: the model card).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .checkpoints import CheckpointError, load, save
-from .data import DatasetError, load_cifar10
+from .data import HOLDOUT_IMAGES, HOLDOUT_SEED, DatasetError, load_cifar10
 from .evaluate import WRITTEN_PRECISIONS, evaluation_fields
 from .recipes import TWINS
 
@@ -33,18 +34,38 @@ def seeds_record(metas: list[dict]) -> dict:
     )
 
 
-def ship(name: str, runs: list[Path], out: Path, data, command: str) -> dict[str, dict]:
+SWEEP = "python -m bnapp.experiments lr-sweep --validation --arch ARCH --recipe RECIPE --epochs 2 --train-subset 20000"
+
+
+def choice_record(chosen_by: str, meta: dict, sweep_seeds: int = 3) -> dict:
+    """How the runs' learning rate was chosen: on which split, by which rule (written before the sweep ran)."""
+    return dict(
+        split=dict(held_out_images=HOLDOUT_IMAGES, class_balanced=True, seed=HOLDOUT_SEED,
+                   of=f"the {meta['train_images']:,} training images"),
+        lr=meta["hyperparameters"]["lr"],
+        rule=f"the rate with the {chosen_by} twin's best mean validation accuracy over {sweep_seeds} seeds",
+        sweep=SWEEP.replace("ARCH", meta["arch"]).replace("RECIPE", meta["recipe"]) + " --lrs ... --seed S",
+        tta=f"{meta['input']['tta']}: the BN twin's best mean validation accuracy (python -m bnapp.experiments tta)",
+        final_runs=f"all {meta['train_images']:,} training images, once the choices were made",
+    )
+
+
+def ship(name: str, runs: list[Path], out: Path, data, command: str, chosen_by: str | None = None) -> dict[str, dict]:
     """Measure every seed of both twins, write the first run to `out` with the seeds' record; returns it."""
     measured: dict[str, list[tuple[object, dict]]] = {t: [] for t in TWINS}
     for run in runs:
         for twin in TWINS:
             model, meta = load(Path(f"{run}-{twin}"))
             measured[twin].append((model, meta | evaluation_fields(model, meta, data, command)))
+    rates = {m.get("hyperparameters", {}).get("lr") for _, m in measured["bn"]}
+    if chosen_by and len(rates) != 1:
+        raise CheckpointError(f"the runs were trained at different learning rates {sorted(map(str, rates))}: one choice cannot cover them")
     records = {}
     for twin in TWINS:
         model, meta = measured[twin][0]
         records[twin] = seeds_record([m for _, m in measured[twin]])
-        save(model, meta | {"seeds": records[twin]}, out / f"{name}-{twin}")
+        choice = {"choice": choice_record(chosen_by, meta)} if chosen_by else {}
+        save(model, meta | {"seeds": records[twin]} | choice, out / f"{name}-{twin}")
     return records
 
 
@@ -54,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", nargs="+", required=True, help="run prefixes (PREFIX-bn, PREFIX-plain); the first is shipped")
     p.add_argument("--out", default="checkpoints", help="folder of the shipped pairs")
     p.add_argument("--data", default=None, help="CIFAR-10 .npz (else $BNAPP_DATA)")
+    p.add_argument("--chosen-by", choices=TWINS, default=None,
+                   help="the twin whose best mean validation accuracy chose the runs' learning rate (recorded)")
     a = p.parse_args(argv)
     command = "python -m bnapp.seeds " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
-        records = ship(a.name, [Path(r) for r in a.runs], Path(a.out), load_cifar10(a.data), command)
+        records = ship(a.name, [Path(r) for r in a.runs], Path(a.out), load_cifar10(a.data), command, a.chosen_by)
     except (DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

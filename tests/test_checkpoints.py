@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 from bnapp import checkpoints as C
 from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_model
+from bnapp.models import ModelConfig, build_model, build_pair
 
 
 def saved(tmp_path, arch="mlp", bn=True):
@@ -97,7 +97,6 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
 
 def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic_npz, tmp_path):
     from bnapp.data import load_cifar10
-    from bnapp.models import build_pair
     from bnapp.pairs import load_pairs
     from bnapp.seeds import main
 
@@ -117,3 +116,26 @@ def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic
     assert all(0 <= a <= 1 for a in fp32) and meta["evaluation"]["test_images"] == len(data.y_test)
     pair = load_pairs(tmp_path / "out").pairs["mlp"]
     assert "over 2 seeds (mean +- sd): bn " in pair.title
+    assert "choice" not in meta  # only with --chosen-by
+
+
+def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_npz, tmp_path, capsys):
+    """Issue 15: the JSON records the validation split and the rule that chose the runs' rate, and refuses
+    runs trained at different rates."""
+    from bnapp.seeds import main
+
+    runs = []
+    for seed, lr in ((0, 0.03), (1, 0.03), (2, 0.3)):
+        for twin, model in build_pair("mlp", seed=seed).items():
+            meta = C.base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | dict(
+                seed=seed, recipe="fast", train_images=50_000, hyperparameters=dict(lr=lr))
+            C.save(model.eval(), meta, tmp_path / "runs" / f"p-s{seed}-{twin}")
+        runs.append(str(tmp_path / "runs" / f"p-s{seed}"))
+    args = ["--name", "p", "--out", str(tmp_path / "out"), "--data", str(synthetic_npz), "--chosen-by", "plain"]
+    assert main(args + ["--runs", *runs[:2]]) == 0
+    choice = C.load(tmp_path / "out" / "p-plain")[1]["choice"]
+    assert choice["split"] == dict(held_out_images=5000, class_balanced=True, seed=0, of="the 50,000 training images")
+    assert choice["lr"] == 0.03 and "plain twin's best mean validation accuracy" in choice["rule"]
+    assert "--validation" in choice["sweep"] and "all 50,000 training images" in choice["final_runs"]
+    assert main(args + ["--runs", *runs]) == 2
+    assert "different learning rates" in capsys.readouterr().err
