@@ -37,15 +37,19 @@ def seeds_record(metas: list[dict]) -> dict:
 SWEEP = "python -m bnapp.experiments lr-sweep --validation --arch ARCH --recipe RECIPE --epochs 2 --train-subset 20000"
 
 
-def choice_record(chosen_by: str, meta: dict, sweep_seeds: int = 3) -> dict:
-    """How the runs' learning rate was chosen: on which split, by which rule (written before the sweep ran)."""
+def choice_record(chosen_by: str, meta: dict) -> dict:
+    """How the runs' learning rate was chosen: on which split, by which rule (each rate's seeds and numbers:
+    the model card)."""
+    twin = {"bn": "BN", "plain": "plain"}[chosen_by]
     return dict(
         split=dict(held_out_images=HOLDOUT_IMAGES, class_balanced=True, seed=HOLDOUT_SEED,
                    of=f"the {meta['train_images']:,} training images"),
-        lr=meta["hyperparameters"]["lr"],
-        rule=f"the rate with the {chosen_by} twin's best mean validation accuracy over {sweep_seeds} seeds",
+        lr=meta.get("hyperparameters", {}).get("lr"),
+        rule=f"the rate with the {twin} twin's best mean validation accuracy in the sweep",
         sweep=SWEEP.replace("ARCH", meta["arch"]).replace("RECIPE", meta["recipe"]) + " --lrs ... --seed S",
-        tta=f"{meta['input']['tta']}: the BN twin's best mean validation accuracy (python -m bnapp.experiments tta)",
+        tta=f"{meta['input']['tta']}: the BN twin's best mean validation accuracy (python -m bnapp.experiments tta "
+            "--validation)",
+        numbers="checkpoints/README.md: each rate's seeds and validation accuracies",
         final_runs=f"all {meta['train_images']:,} training images, once the choices were made",
     )
 
@@ -58,8 +62,8 @@ def ship(name: str, runs: list[Path], out: Path, data, command: str, chosen_by: 
             model, meta = load(Path(f"{run}-{twin}"))
             measured[twin].append((model, meta | evaluation_fields(model, meta, data, command)))
     rates = {m.get("hyperparameters", {}).get("lr") for _, m in measured["bn"]}
-    if chosen_by and len(rates) != 1:
-        raise CheckpointError(f"the runs were trained at different learning rates {sorted(map(str, rates))}: one choice cannot cover them")
+    if len(rates) != 1:
+        raise CheckpointError(f"the runs were trained at different learning rates {sorted(map(str, rates))}: their accuracies are not seeds of one pair")
     records = {}
     for twin in TWINS:
         model, meta = measured[twin][0]
