@@ -21,9 +21,18 @@ from .services.noisy import noisy_runs
 from .services.probes import describe_landscape, probe_for
 from .services.training import RunLog
 
+PROG = "python -m bnapp.experiments"
+SHIPPED_SWEEP = dict(epochs=2, train_subset=20000)  # the protocol the shipped pairs' rates were chosen with
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bnapp.experiments", description=__doc__.split("\n\n")[0])
+
+def sweep_command(arch: str, recipe: str) -> str:
+    """The validation sweep behind a shipped pair's rate, as a command line of this CLI (its rates and seed elided)."""
+    return (f"{PROG} lr-sweep --validation --arch {arch} --recipe {recipe} --epochs {SHIPPED_SWEEP['epochs']} "
+            f"--train-subset {SHIPPED_SWEEP['train_subset']} --lrs ... --seed S")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta"),
                    help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds; "
                         "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP); landscape: Santurkar et al.'s "
@@ -40,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-subset", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     a = p.parse_args(argv)
     if a.experiment == "lr-sweep" and not a.lrs:
         p.error("lr-sweep needs --lrs")

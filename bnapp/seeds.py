@@ -20,6 +20,7 @@ from pathlib import Path
 from .checkpoints import CheckpointError, load, save
 from .data import HOLDOUT_IMAGES, HOLDOUT_SEED, DatasetError, load_cifar10
 from .evaluate import WRITTEN_PRECISIONS, evaluation_fields
+from .experiments import sweep_command
 from .recipes import TWINS
 
 
@@ -34,9 +35,6 @@ def seeds_record(metas: list[dict]) -> dict:
     )
 
 
-SWEEP = "python -m bnapp.experiments lr-sweep --validation --arch ARCH --recipe RECIPE --epochs 2 --train-subset 20000"
-
-
 def choice_record(chosen_by: str, meta: dict) -> dict:
     """How the runs' learning rate was chosen: on which split, by which rule (each rate's seeds and numbers:
     the model card)."""
@@ -46,7 +44,7 @@ def choice_record(chosen_by: str, meta: dict) -> dict:
                    of=f"the {meta['train_images']:,} training images"),
         lr=meta.get("hyperparameters", {}).get("lr"),
         rule=f"the rate with the {twin} twin's best mean validation accuracy in the sweep",
-        sweep=SWEEP.replace("ARCH", meta["arch"]).replace("RECIPE", meta["recipe"]) + " --lrs ... --seed S",
+        sweep=sweep_command(meta["arch"], meta["recipe"]),
         tta=f"{meta['input']['tta']}: the BN twin's best mean validation accuracy (python -m bnapp.experiments tta "
             "--validation)",
         numbers="checkpoints/README.md: each rate's seeds and validation accuracies",

@@ -122,6 +122,7 @@ def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic
 def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_npz, tmp_path, capsys):
     """Issue 15: the JSON records the validation split and the rule that chose the runs' rate; runs trained at
     different rates are refused."""
+    from bnapp.experiments import PROG, parser
     from bnapp.seeds import main
 
     runs = []
@@ -138,6 +139,8 @@ def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_np
     assert choice["lr"] == 0.03 and "plain twin's best mean validation accuracy" in choice["rule"]
     assert main(args[:-1] + ["bn", "--runs", *runs[:2]]) == 0
     assert "BN twin's best" in C.load(tmp_path / "out" / "p-bn")[1]["choice"]["rule"]
-    assert "--validation" in choice["sweep"] and "all 50,000 training images" in choice["final_runs"]
+    assert "all 50,000 training images" in choice["final_runs"]
+    sweep = parser().parse_args(choice["sweep"].removeprefix(PROG).replace("--lrs ... --seed S", "--lrs 0.1").split())
+    assert (sweep.experiment, sweep.validation, sweep.arch, sweep.recipe) == ("lr-sweep", True, "mlp", "fast")
     assert main(args[:-2] + ["--runs", *runs]) == 2  # with or without --chosen-by: seeds of one pair share its rate
     assert "different learning rates" in capsys.readouterr().err
