@@ -31,6 +31,12 @@ def sweep_command(arch: str, recipe: str) -> str:
             f"--train-subset {SHIPPED_SWEEP['train_subset']} --lrs ... --seed S")
 
 
+def epochs_command(arch: str, recipe: str, lr: float) -> str:
+    """The validation runs behind a shipped pair's epoch count (3 seeds each), E elided: the tta experiment
+    trains on all the images outside the validation split."""
+    return f"{PROG} tta --validation --arch {arch} --recipe {recipe} --lr {lr:g} --epochs E"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta"),

@@ -126,10 +126,10 @@ def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_np
     from bnapp.seeds import main
 
     runs = []
-    for seed, lr in ((0, 0.03), (1, 0.03), (2, 0.3)):
+    for seed, lr, epochs in ((0, 0.03, 25), (1, 0.03, 25), (2, 0.3, 25), (3, 0.03, 10)):
         for twin, model in build_pair("mlp", seed=seed).items():
             meta = C.base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | dict(
-                seed=seed, recipe="fast", train_images=50_000, hyperparameters=dict(lr=lr))
+                seed=seed, recipe="fast", train_images=50_000, hyperparameters=dict(lr=lr), epochs=epochs)
             C.save(model.eval(), meta, tmp_path / "runs" / f"p-s{seed}-{twin}")
         runs.append(str(tmp_path / "runs" / f"p-s{seed}"))
     args = ["--name", "p", "--out", str(tmp_path / "out"), "--data", str(synthetic_npz), "--chosen-by", "plain"]
@@ -142,5 +142,13 @@ def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_np
     assert "all 50,000 training images" in choice["final_runs"]
     sweep = parser().parse_args(choice["sweep"].removeprefix(PROG).replace("--lrs ... --seed S", "--lrs 0.1").split())
     assert (sweep.experiment, sweep.validation, sweep.arch, sweep.recipe) == ("lr-sweep", True, "mlp", "fast")
-    assert main(args[:-2] + ["--runs", *runs]) == 2  # with or without --chosen-by: seeds of one pair share its rate
+    assert "epochs" not in choice  # only with --epochs-tried
+    assert main(args[:-2] + ["--runs", *runs[:3]]) == 2  # with or without --chosen-by: seeds of one pair share its rate
     assert "different learning rates" in capsys.readouterr().err
+    assert main(args + ["--runs", runs[0], runs[3]]) == 2 and "different epoch counts" in capsys.readouterr().err
+    assert main(args + ["--epochs-tried", "10", "15", "--runs", *runs[:2]]) == 2  # 25 was not among those compared
+    assert main(args + ["--epochs-tried", "10", "25", "--runs", *runs[:2]]) == 0
+    epochs = C.load(tmp_path / "out" / "p-plain")[1]["choice"]["epochs"]
+    assert epochs["chosen"] == 25 and epochs["tried"] == [10, 25] and "plain twin's best mean" in epochs["rule"]
+    run = parser().parse_args(epochs["command"].removeprefix(PROG).replace(" E", " 25").split())
+    assert (run.experiment, run.validation, run.lr, run.epochs) == ("tta", True, 0.03, 25)
