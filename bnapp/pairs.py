@@ -12,8 +12,10 @@ from .checkpoints import CheckpointError, find_pairs, load
 from .infer import InputSpec
 
 PAIR_TITLES = {"mlp": "Tutorial MLP (Linear + BatchNorm1d), the tutorial's Adam 1e-4",
-               "cnn": "CNN (Conv + BN2d), lr 0.3: BN's best on validation; plain barely trains",
+               "cnn": "CNN (Conv + BN2d), lr 0.3: a rate only BN tolerates (BN's best rate and length on validation)",
                "cnn-best": "CNN (Conv + BN2d), lr 0.03: the plain net's best rate on validation"}
+# The app opens on the fairest comparison shipped: both twins at a rate where the plain net trains well.
+DEFAULT_PAIRS = ("cnn-best", "cnn")
 
 
 @dataclass

@@ -165,6 +165,19 @@ def test_a_pairs_recorded_history_becomes_curves():
     assert log.loss["plain"][0] == 2.0 and log.finished
 
 
+def test_the_app_opens_on_the_pair_at_the_plain_nets_best_rate_when_shipped():
+    def pair(name: str, arch: str) -> S.Pair:
+        models = build_pair(arch, widths=(8, 16, 16)) if arch == "cnn" else build_pair(arch)
+        return S.Pair(name, models, {t: {"input": InputSpec().to_dict()} for t in ("bn", "plain")})
+
+    def opened_on(*names: str) -> str | None:
+        return S.ServerState({n: pair(n, "mlp" if n == "mlp" else "cnn") for n in names}, S.Examples(),
+                             limits=TrainLimits()).default_pair
+
+    assert opened_on("mlp", "cnn", "cnn-best") == "cnn-best"
+    assert opened_on("mlp", "cnn") == "cnn" and opened_on("mlp", "mine") == "mlp"
+
+
 def test_a_link_keeps_what_passes_its_checks_and_names_what_it_drops(tmp_path):
     from bnapp.services import links
 

@@ -14,7 +14,7 @@ from ..data import Cifar10, load_cifar10, load_test_set
 from ..engine import PairTrainer
 from ..images import Examples
 from ..limits import TrainLimits
-from ..pairs import Pair, load_hub_pairs, load_pairs
+from ..pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
 from ..runs import PairResult, save_run
 from . import UserError
 from .testtime import ImagePool
@@ -71,10 +71,10 @@ class ServerState:
 
     @property
     def default_pair(self) -> str | None:
-        """The first pair from the Hub when one loaded, else the CNN pair, else any."""
+        """The first pair from the Hub when one loaded, else the first of `DEFAULT_PAIRS` shipped, else any."""
         if any(p.origin == "hub" for p in self.pairs.values()):
             return next(n for n, p in self.pairs.items() if p.origin == "hub")
-        return "cnn" if "cnn" in self.pairs else next(iter(self.pairs), None)
+        return next((n for n in DEFAULT_PAIRS if n in self.pairs), next(iter(self.pairs), None))
 
     def test_pool(self) -> ImagePool:
         """The labelled test images the Test time tab draws from."""
