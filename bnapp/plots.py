@@ -30,7 +30,7 @@ def class_probabilities(probs: dict[str, dict[str, float]], truth: str | None = 
     """Grouped bars: all ten class probabilities for both twins. Built from plain dicts without plotly's
     per-call validation, which costs 12-25 ms (more than the networks) on every prediction; the tests
     check that it equals the validated figure."""
-    data = [dict(type="bar", name=NAMES[twin], x=list(CLASSES), y=[probs[twin][c] for c in CLASSES],
+    data = [dict(type="bar", name=NAMES[twin], x=list(CLASSES), y=[probs[twin].get(c, 0.0) for c in CLASSES],
                  marker=dict(color=COLORS[twin]), hovertemplate="%{x}: %{y:.1%}<extra>" + NAMES[twin] + "</extra>")
             for twin in ("bn", "plain")]
     layout = dict(barmode="group", yaxis=dict(range=[0, 1], tickformat=".0%", title=dict(text="probability")),

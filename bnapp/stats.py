@@ -38,6 +38,7 @@ class TensorStats:
     channel_mean: list[float]
     channel_std: list[float]
     hist_counts: list[int] = field(default_factory=list)
+    nonfinite_fraction: float = 0.0  # NaN or infinite values (a twin whose weights blew up); the rest: over finite ones
 
 
 @dataclass
@@ -67,22 +68,42 @@ def _percentiles(flat: torch.Tensor) -> dict[int, float]:
     return {p: float(v) for p, v in zip(PERCENTILES, q)}
 
 
+def finite_values(x: torch.Tensor) -> torch.Tensor:
+    """The finite values of `x`, flat (all of them, without a copy, in the usual case); one 0 if none is."""
+    flat = x.reshape(-1)
+    if bool(torch.isfinite(flat).all()):
+        return flat
+    finite = flat[torch.isfinite(flat)]
+    return finite if finite.numel() else flat.new_zeros(1)
+
+
 def tensor_stats(x: torch.Tensor, percentiles: dict[int, float], edges: torch.Tensor) -> TensorStats:
-    """`x` contiguous float32 (N, C, ...). Channel moments come from per-channel sums, one pass each."""
-    flat = x.view(-1)
+    """`x` contiguous float32 (N, C, ...). Channel moments come from per-channel sums, one pass each. NaN and
+    infinite values (a diverged twin's) are counted and left out of every statistic; huge finite ones are
+    summed in float64, where their squares do not overflow."""
+    finite = torch.isfinite(x)
+    nonfinite = 1.0 - float(finite.float().mean())
+    flat = finite_values(x)
+    if nonfinite or float(flat.abs().max()) > 1e18:
+        x, flat = torch.where(finite, x, torch.nan).double(), flat.double()
+    average = torch.nanmean if nonfinite else torch.mean
     per_channel = x.transpose(0, 1).reshape(x.shape[1], -1)
-    ch_mean = per_channel.mean(1)
-    ch_var = (per_channel * per_channel).mean(1) - ch_mean * ch_mean
-    mean = float(ch_mean.mean())
-    var = float((ch_var + ch_mean * ch_mean).mean()) - mean * mean
-    counts = torch.histc(flat, bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
+    ch_mean = average(per_channel, 1)
+    ch_var = average(per_channel * per_channel, 1) - ch_mean * ch_mean
+    if nonfinite:  # over the finite values; channels may hold different numbers of them
+        mean = float(flat.mean())
+        var = float(flat.var(unbiased=False)) if flat.numel() > 1 else 0.0
+    else:
+        mean = float(ch_mean.mean())
+        var = float((ch_var + ch_mean * ch_mean).mean()) - mean * mean
+    counts = torch.histc(flat.float(), bins=len(edges) - 1, min=float(edges[0]), max=float(edges[-1]))
     counts[0] += int((flat < edges[0]).sum())  # histc drops values outside its range: keep them in the end bins
     counts[-1] += int((flat > edges[-1]).sum())
     return TensorStats(
         mean=mean, std=max(var, 0.0) ** 0.5, min=float(flat.min()), max=float(flat.max()),
         percentiles=percentiles, zero_fraction=float((flat == 0).sum()) / flat.numel(),
         channel_mean=ch_mean.tolist(), channel_std=ch_var.clamp(min=0).sqrt().tolist(),
-        hist_counts=[int(c) for c in counts],
+        hist_counts=[int(c) for c in counts], nonfinite_fraction=nonfinite,
     )
 
 
@@ -98,7 +119,7 @@ def _edges(*percentiles: dict[int, float]) -> torch.Tensor:
 
 def _layer(name: str, unit: Unit, pre: torch.Tensor, post: torch.Tensor, act: torch.Tensor) -> LayerStats:
     pre, post, act = (t.detach().float().contiguous() for t in (pre, post, act))
-    q = {k: _percentiles(t.view(-1)) for k, t in (("pre", pre), ("post", post), ("act", act))}
+    q = {k: _percentiles(finite_values(t)) for k, t in (("pre", pre), ("post", post), ("act", act))}
     edges = _edges(q["pre"], q["post"])
     act_edges = _edges(q["act"])
     bn = unit.bn

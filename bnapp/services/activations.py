@@ -68,4 +68,17 @@ def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: s
     note = (f"**{pair.title}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of shape "
             f"{tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
             f"zero after ReLU ({100 * plain[i].act.zero_fraction:.0f}% in the plain twin).")
-    return ActivationView(bn, plain, layer, mode, note)
+    return ActivationView(bn, plain, layer, mode, note + nonfinite_note(result))
+
+
+def nonfinite_note(result: dict[str, list[stats.LayerStats]]) -> str:
+    """Where a twin's values stop being finite numbers (its weights blew up in training), said once per twin."""
+    lines = []
+    for twin, layers in result.items():
+        bad = [l for l in layers if max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) > 0]
+        if bad:
+            worst = max(max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) for l in bad)
+            lines.append(f"  \n**The {'BN' if twin == 'bn' else 'plain'} twin's values are not all finite numbers** from "
+                         f"layer `{bad[0].name}` on (up to {100 * worst:.0f}% NaN or infinite: its weights blew up in "
+                         "training); its statistics here are over the finite values only.")
+    return "".join(lines)

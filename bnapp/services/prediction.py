@@ -77,8 +77,14 @@ def probabilities(pair: Pair, images: torch.Tensor) -> dict[str, torch.Tensor]:
     return _combiner.probabilities(pair, images)
 
 
+NO_ANSWER = "no answer: its outputs are not finite numbers"
+
+
 def label_dict(probs: torch.Tensor) -> dict[str, float]:
-    """One image's probabilities as {class: p}, highest first."""
+    """One image's probabilities as {class: p}, highest first; {NO_ANSWER: 0} from a twin whose outputs are
+    NaN or infinite (its weights blew up in training), rather than a class picked from NaNs."""
+    if not bool(torch.isfinite(probs).all()):
+        return {NO_ANSWER: 0.0}
     order = probs.argsort(descending=True).tolist()
     return {CLASSES[i]: float(probs[i]) for i in order}
 
@@ -93,9 +99,12 @@ class Prediction:
     def top1(self, twin: str) -> tuple[str, float]:
         return next(iter(self.probs[twin].items()))
 
+    def answers(self, twin: str) -> bool:
+        return NO_ANSWER not in self.probs[twin]
+
     @property
     def agree(self) -> bool:
-        return self.top1("bn")[0] == self.top1("plain")[0]
+        return self.answers("bn") and self.answers("plain") and self.top1("bn")[0] == self.top1("plain")[0]
 
 
 def predict_images(pair: Pair, images: list[Image.Image]) -> list[Prediction]:
@@ -109,10 +118,18 @@ def predict_images(pair: Pair, images: list[Image.Image]) -> list[Prediction]:
 def verdict(pred: Prediction, truth: str | None) -> str:
     """One line saying what each twin says, and whether each is right on a known test image."""
     (bn, p_bn), (plain, p_plain) = pred.top1("bn"), pred.top1("plain")
-    line = (f"**Both twins say {bn}** ({p_bn:.0%} with BN, {p_plain:.0%} without)." if pred.agree else
-            f"**The twins disagree:** {bn} ({p_bn:.0%}) with BatchNorm, {plain} ({p_plain:.0%}) without.")
+    silent = [t for t in ("bn", "plain") if not pred.answers(t)]
+    if silent:
+        line = " ".join(f"**The {'BN' if t == 'bn' else 'plain'} twin has no answer:** its outputs are NaN or infinite "
+                        "(its weights blew up in training: it diverged)." for t in silent)
+        line += "".join(f" {'With' if t == 'bn' else 'Without'} BatchNorm: {pred.top1(t)[0]} ({pred.top1(t)[1]:.0%})."
+                        for t in ("bn", "plain") if t not in silent)
+    else:
+        line = (f"**Both twins say {bn}** ({p_bn:.0%} with BN, {p_plain:.0%} without)." if pred.agree else
+                f"**The twins disagree:** {bn} ({p_bn:.0%}) with BatchNorm, {plain} ({p_plain:.0%}) without.")
     if truth:
-        marks = [f"{'BN' if t == 'bn' else 'plain'} {'right' if pred.top1(t)[0] == truth else 'wrong'}" for t in ("bn", "plain")]
+        marks = [f"{'BN' if t == 'bn' else 'plain'} "
+                 f"{'no answer' if not pred.answers(t) else 'right' if pred.top1(t)[0] == truth else 'wrong'}" for t in ("bn", "plain")]
         line += f"  \nTrue label (a real CIFAR-10 test image): **{truth}** -- {', '.join(marks)}."
     return line
 

@@ -7,6 +7,7 @@ fp32, without TTA, the same for both twins.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -78,8 +79,10 @@ class CompanyView:
         return sum(t != self.target for t in tops), len(tops)
 
     def summary(self) -> str:
+        plain = (f"says {CLASSES[max(range(10), key=self.plain.__getitem__)]}" if all(map(math.isfinite, self.plain))
+                 else "has no answer (its outputs are not finite numbers: it diverged in training)")
         lines = [f"In eval mode the BN twin says **{self.target}** ({self.bn_eval[CLASSES.index(self.target)]:.0%}); "
-                 f"the plain twin says {CLASSES[max(range(10), key=self.plain.__getitem__)]}, whatever the batch."]
+                 f"the plain twin {plain}, whatever the batch."]
         for kind in KINDS:
             changed, total = self.changed(kind)
             name = f"test images of class {self.company_class}" if kind == KINDS[1] else kind
