@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 
 import plotly.graph_objects as go
@@ -141,13 +142,29 @@ def channel_view(bn_layer, mode: str) -> go.Figure:
     return layout(fig, f"{bn_layer.name}, channel by channel ({mode} mode)", height=480)
 
 
+def _loss_axis_top(log) -> float | None:
+    """Where a twin diverged, the loss axis ends at 1.5x the first loss: a blown-up loss (1e25) would flatten
+    the other twin's curve to a line at 0. None (plotly's own range) otherwise."""
+    starts = [next((v for v in log.loss[t] if v is not None and math.isfinite(v)), None) for t in ("bn", "plain")]
+    if all(log.diverged.get(t) is None for t in ("bn", "plain")) or all(v is None for v in starts):
+        return None
+    return 1.5 * max(v for v in starts if v is not None)
+
+
 def training_curves(log, title: str = "Training, both twins in lockstep") -> go.Figure:
     """Loss per step and test accuracy at each evaluation; a diverged twin is marked where it stopped."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("training loss", "test accuracy"))
+    top = _loss_axis_top(log)
     for twin in ("bn", "plain"):
-        fig.add_scatter(x=log.steps, y=log.loss[twin], name=NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
+        loss = log.loss[twin] if top is None else [v if v is None or v <= top else None for v in log.loss[twin]]
+        if top is not None and loss != log.loss[twin]:
+            worst = max(v for v in log.loss[twin] if v is not None)
+            fig.add_annotation(x=1, xref="x domain", y=1, yref="y domain", xanchor="right", yanchor="top", showarrow=False,
+                               text=f"{'BN' if twin == 'bn' else 'plain'} twin's loss leaves the axis (up to {worst:.3g})",
+                               font=dict(color=COLORS[twin]))
+        fig.add_scatter(x=log.steps, y=loss, name=NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
                         legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + NAMES[twin] + "</extra>")
         fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=NAMES[twin], mode="lines+markers", showlegend=False,
                         line=dict(color=COLORS[twin]), legendgroup=twin, row=1, col=2,
@@ -156,6 +173,8 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
             for col in (1, 2):
                 fig.add_vline(x=log.diverged[twin], line=dict(color=COLORS[twin], dash="dash"), row=1, col=col,
                               annotation_text=f"{'BN' if twin == 'bn' else 'plain'} twin diverged", annotation_position="top left")
+    if top is not None:
+        fig.update_yaxes(range=[0, top], row=1, col=1)
     fig.update_xaxes(title="step")
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     return layout(fig, title)

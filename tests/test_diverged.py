@@ -64,6 +64,20 @@ def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
     assert "the plain twin says cat" in view([0.0] * 3 + [1.0] + [0.0] * 6).summary()
 
 
+def test_the_training_curves_keep_the_scale_of_the_start_when_a_twin_blows_up():
+    from bnapp.plots import training_curves
+    from bnapp.services.training import RunLog
+
+    log = RunLog(steps=[10, 20, 30], loss={"bn": [2.2, 1.5, 1.2], "plain": [2.3, 4e3, 2.5e25]},
+                 eval_steps=[30], test_acc={"bn": [0.5], "plain": [0.1]}, diverged={"bn": None, "plain": 30})
+    figure = training_curves(log)
+    assert tuple(figure.layout.yaxis.range) == (0, 1.5 * 2.3)
+    assert list(figure.data[2].y) == [2.3, None, None]  # the plain twin's loss past the axis is not drawn ...
+    assert any("plain twin's loss leaves the axis (up to 2.5e+25)" in a.text for a in figure.layout.annotations)  # ... but said
+    log.diverged["plain"] = None  # a run where nothing diverged keeps plotly's own range
+    assert training_curves(log).layout.yaxis.range is None
+
+
 def _image():
     from PIL import Image
 
