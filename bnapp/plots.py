@@ -8,7 +8,7 @@ from functools import lru_cache
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from . import CLASSES
+from . import CLASSES, TWIN_LABELS
 
 COLORS = {"bn": "#2563eb", "plain": "#f97316"}
 NAMES = {"bn": "with BatchNorm", "plain": "without BatchNorm"}
@@ -162,7 +162,7 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
         if top is not None and loss != log.loss[twin]:
             worst = max(v for v in log.loss[twin] if v is not None)
             fig.add_annotation(x=1, xref="x domain", y=1, yref="y domain", xanchor="right", yanchor="top", showarrow=False,
-                               text=f"{'BN' if twin == 'bn' else 'plain'} twin's loss leaves the axis (up to {worst:.3g})",
+                               text=f"{TWIN_LABELS[twin]} twin's loss leaves the axis (up to {worst:.3g})",
                                font=dict(color=COLORS[twin]))
         fig.add_scatter(x=log.steps, y=loss, name=NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
                         legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + NAMES[twin] + "</extra>")
@@ -172,7 +172,7 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
         if log.diverged.get(twin) is not None:
             for col in (1, 2):
                 fig.add_vline(x=log.diverged[twin], line=dict(color=COLORS[twin], dash="dash"), row=1, col=col,
-                              annotation_text=f"{'BN' if twin == 'bn' else 'plain'} twin diverged", annotation_position="top left")
+                              annotation_text=f"{TWIN_LABELS[twin]} twin diverged", annotation_position="top left")
     if top is not None:
         fig.update_yaxes(range=[0, top], row=1, col=1)
     fig.update_xaxes(title="step")
@@ -284,7 +284,7 @@ def overlay(runs: list[tuple[str, object]]) -> go.Figure:
     for i, (name, log) in enumerate(runs):
         dash = RUN_DASHES[i % len(RUN_DASHES)]
         for twin in ("bn", "plain"):
-            label = f"{name}, {'BN' if twin == 'bn' else 'plain'}"
+            label = f"{name}, {TWIN_LABELS[twin]}"
             fig.add_scatter(x=log.steps, y=log.loss[twin], name=label, mode="lines", legendgroup=label,
                             line=dict(color=COLORS[twin], dash=dash), row=1, col=1,
                             hovertemplate="step %{x}: loss %{y:.3f}<extra>" + label + "</extra>")

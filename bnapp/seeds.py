@@ -17,6 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from . import TWIN_LABELS
 from .checkpoints import CheckpointError, load, save
 from .data import HOLDOUT_IMAGES, HOLDOUT_SEED, DatasetError, load_cifar10
 from .evaluate import WRITTEN_PRECISIONS, evaluation_fields
@@ -39,7 +40,7 @@ def seeds_record(metas: list[dict]) -> dict:
 def choice_record(chosen_by: str, meta: dict, epochs_tried: list[float] | None = None) -> dict:
     """How the runs' learning rate (and, with `epochs_tried`, their epoch count) was chosen: on which split,
     by which rule (each setting's seeds and numbers: the model card)."""
-    twin = {"bn": "BN", "plain": "plain"}[chosen_by]
+    twin = TWIN_LABELS[chosen_by]
     lr = meta.get("hyperparameters", {}).get("lr")
     epochs = {} if not epochs_tried else {"epochs": dict(
         chosen=meta["epochs"], tried=epochs_tried, command=epochs_command(meta["arch"], meta["recipe"], lr),

@@ -83,8 +83,10 @@ def tensor_stats(x: torch.Tensor, percentiles: dict[int, float], edges: torch.Te
     summed in float64, where their squares do not overflow."""
     finite = torch.isfinite(x)
     nonfinite = 1.0 - float(finite.float().mean())
-    flat = finite_values(x)
-    if nonfinite or float(flat.abs().max()) > 1e18:
+    flat = x.view(-1)[finite.view(-1)] if nonfinite else x.view(-1)
+    flat = flat if flat.numel() else x.new_zeros(1)
+    lo, hi = float(flat.min()), float(flat.max())
+    if nonfinite or max(-lo, hi) > 1e18:
         x, flat = torch.where(finite, x, torch.nan).double(), flat.double()
     average = torch.nanmean if nonfinite else torch.mean
     per_channel = x.transpose(0, 1).reshape(x.shape[1], -1)
@@ -100,7 +102,7 @@ def tensor_stats(x: torch.Tensor, percentiles: dict[int, float], edges: torch.Te
     counts[0] += int((flat < edges[0]).sum())  # histc drops values outside its range: keep them in the end bins
     counts[-1] += int((flat > edges[-1]).sum())
     return TensorStats(
-        mean=mean, std=max(var, 0.0) ** 0.5, min=float(flat.min()), max=float(flat.max()),
+        mean=mean, std=max(var, 0.0) ** 0.5, min=lo, max=hi,
         percentiles=percentiles, zero_fraction=float((flat == 0).sum()) / flat.numel(),
         channel_mean=ch_mean.tolist(), channel_std=ch_var.clamp(min=0).sqrt().tolist(),
         hist_counts=[int(c) for c in counts], nonfinite_fraction=nonfinite,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import hardware, stats
+from .. import TWIN_LABELS, hardware, stats
 from ..images import image_tensor, to_model_input
 from ..pairs import Pair
 from ..stats import LayerStats
@@ -75,10 +75,11 @@ def nonfinite_note(result: dict[str, list[stats.LayerStats]]) -> str:
     """Where a twin's values stop being finite numbers (its weights blew up in training), said once per twin."""
     lines = []
     for twin, layers in result.items():
-        bad = [l for l in layers if max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) > 0]
+        share = {l.name: max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) for l in layers}
+        bad = [name for name, f in share.items() if f > 0]
         if bad:
-            worst = max(max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) for l in bad)
-            lines.append(f"  \n**The {'BN' if twin == 'bn' else 'plain'} twin's values are not all finite numbers** from "
-                         f"layer `{bad[0].name}` on (up to {100 * worst:.0f}% NaN or infinite: its weights blew up in "
+            worst = max(share.values())
+            lines.append(f"  \n**The {TWIN_LABELS[twin]} twin's values are not all finite numbers** from "
+                         f"layer `{bad[0]}` on (up to {100 * worst:.0f}% NaN or infinite: its weights blew up in "
                          "training); its statistics here are over the finite values only.")
     return "".join(lines)

@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass, replace
 from typing import Iterator
 
-from .. import infer
+from .. import TWIN_LABELS, infer
 from ..data import Cifar10
 from ..engine import PairTrainer, Progress
 from ..limits import TrainLimits
@@ -183,10 +183,10 @@ def sweep_summary(rows: list[dict]) -> str:
     parts = []
     for r in rows:
         acc = f"{100 * r['test_accuracy']:.1f}%" + ("" if r["status"] == "trains" else f" ({r['status']})")
-        parts.append(f"lr {r['lr']:g} {'BN' if r['twin'] == 'bn' else 'plain'}: {'diverged' if r['status'] == 'diverged' else acc}")
+        parts.append(f"lr {r['lr']:g} {TWIN_LABELS[r['twin']]}: {'diverged' if r['status'] == 'diverged' else acc}")
     largest = {t: largest_trainable_rate(rows, t) for t in TWINS}
     return ("; ".join(parts) + ".  \nLargest rate that trains (neither diverged nor stalled near chance): "
-            + ", ".join(f"{'BN' if t == 'bn' else 'plain'} {'none' if v is None else f'{v:g}'}" for t, v in largest.items()) + ".")
+            + ", ".join(f"{TWIN_LABELS[t]} {'none' if v is None else f'{v:g}'}" for t, v in largest.items()) + ".")
 
 
 def placement_logs(limits: TrainLimits, data_source, arch: str) -> Iterator[dict]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .. import hardware
+from .. import TWIN_LABELS, hardware
 from ..engine import PairTrainer, Progress
 from ..limits import TrainLimits, checked_number
 from ..recipes import RECIPES, TWINS, TrainConfig
@@ -107,7 +107,7 @@ def run_summary(meta: dict[str, dict], log: RunLog, seconds: float, stopped: boo
              f"{meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
     for t in TWINS:
         if log.diverged.get(t) is not None:
-            lines.append(f"The {'BN' if t == 'bn' else 'plain'} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
+            lines.append(f"The {TWIN_LABELS[t]} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
                          "and was frozen there; the other twin carried on.")
     if log.eval_steps:
         lines.append(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
