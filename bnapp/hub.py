@@ -44,18 +44,27 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def download_pair(repo_id: str, revision: str | None = None, token: str | bool | None = None) -> Path:
-    """The folder (in the HF cache) holding the repo's twin files at `revision` (branch, tag or commit)."""
+PRIVATE_HINT = "if it is private, set HF_TOKEN to a token that can read it"
+
+
+def download_pair(repo_id: str, revision: str | None = None, token: str | bool | None = None,
+                  check_access: bool = False, private_hint: str = PRIVATE_HINT) -> Path:
+    """The folder (in the HF cache) holding the repo's twin files at `revision` (branch, tag or commit).
+
+    `token`: None is huggingface_hub's own (the machine's), False none at all. `check_access` first asks the
+    Hub whether `token` may read the repo and refuses when it cannot answer: `snapshot_download` would
+    otherwise fall back to the shared cache, where a private repo someone else loaded may lie."""
     repo_id = check_repo_id(repo_id)
     revision = (revision or "").strip() or None
     where = f"{repo_id}" + (f" at revision {revision!r}" if revision else "")
     try:
+        if check_access:
+            _check_access(repo_id, revision, token, where)
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=PAIR_FILES, token=token))
     except RevisionNotFoundError:
         raise HubError(f"{repo_id} has no revision {revision!r} on the Hub.") from None
     except RepositoryNotFoundError:
-        raise HubError(f"{repo_id} was not found on the Hub (if it is private, set HF_TOKEN to a token that "
-                       "can read it).") from None
+        raise HubError(f"{repo_id} was not found on the Hub ({private_hint}).") from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
         raise HubError(f"Cannot reach the Hub{offline} and {where} is not in the local cache.") from None
@@ -65,6 +74,17 @@ def download_pair(repo_id: str, revision: str | None = None, token: str | bool |
         raise HubError(f"{where} holds no bnapp twin pair: expected NAME-bn.safetensors, NAME-plain.safetensors "
                        "and their .json metadata, as `python -m bnapp.train` writes them.")
     return folder
+
+
+def _check_access(repo_id: str, revision: str | None, token: str | bool | None, where: str) -> None:
+    """Raise unless the Hub itself says `token` may read the repo (not-found errors pass through)."""
+    try:
+        HfApi().repo_info(repo_id, revision=revision, token=token)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise
+    except Exception as e:  # offline, unreachable, down: no answer is not a yes
+        raise HubError(f"Cannot reach the Hub to check who may read {where}, so it is not loaded from the cache "
+                       f"either; try again later ({type(e).__name__}).") from None
 
 
 def model_card(repo_id: str, pair: str, metadata: dict[str, dict]) -> ModelCard:

@@ -83,10 +83,11 @@ def load_pairs(folder: str | os.PathLike, prefix: str = "") -> PairLoadReport:
     return report
 
 
-def load_hub_pairs(repo_id: str, revision: str | None = None) -> PairLoadReport:
-    """The twin pairs of a Hub model repo, named `owner/name[@revision]:pair`; raises HubError when none load."""
+def load_hub_pairs(repo_id: str, revision: str | None = None, **download) -> PairLoadReport:
+    """The twin pairs of a Hub model repo, named `owner/name[@revision]:pair`; raises HubError when none load.
+    `download`: `hub.download_pair`'s token and access options."""
     from . import hub  # huggingface_hub only where a Hub pair is asked for: the GPU test tier runs without it
-    folder = hub.download_pair(repo_id, revision)
+    folder = hub.download_pair(repo_id, revision, **download)
     report = load_pairs(folder, prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
     if not report.pairs:
         raise hub.HubError(f"{repo_id}: no compatible pair -- " + "; ".join(report.errors))

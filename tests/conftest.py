@@ -95,3 +95,38 @@ def server(app_env):
         os.environ.pop("BNAPP_DATA", None)
     else:
         os.environ["BNAPP_DATA"] = old
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """A fresh Hub stand-in and a fresh HF cache; huggingface_hub reads these at import, so patch both."""
+    from fakehub import FakeHub
+    from huggingface_hub import constants
+
+    server = FakeHub()
+    for var, value in {"HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"),
+                       "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    for var in ("SPACE_ID", "OAUTH_CLIENT_ID"):
+        monkeypatch.delenv(var, raising=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pair_dir(tmp_path):
+    out = tmp_path / "run"
+    for twin, model in build_pair("mlp", seed=3).items():
+        meta = base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {
+            "test_accuracy": 0.48 if twin == "bn" else 0.42, "test_images": 10000, "recipe": "tutorial",
+            "epochs": 5.0, "command": "python -m bnapp.train --arch mlp --recipe tutorial"}
+        save(model.eval(), meta, out / f"mlp-{twin}")
+    return out
+
+

@@ -12,40 +12,9 @@ import torch
 from huggingface_hub import ModelCard, constants
 
 from bnapp import hub, push
-from bnapp.checkpoints import base_metadata, save
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
 from bnapp.pairs import load_hub_pairs, load_pairs
 from conftest import ROOT, free_port
-from fakehub import TOKEN, FakeHub
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    """A fresh Hub stand-in and a fresh HF cache; huggingface_hub reads these at import, so patch both."""
-    server = FakeHub()
-    for var, value in {"HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"),
-                       "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}.items():
-        monkeypatch.setenv(var, value)
-    monkeypatch.setattr(constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def pair_dir(tmp_path):
-    out = tmp_path / "run"
-    for twin, model in build_pair("mlp", seed=3).items():
-        meta = base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {
-            "test_accuracy": 0.48 if twin == "bn" else 0.42, "test_images": 10000, "recipe": "tutorial",
-            "epochs": 5.0, "command": "python -m bnapp.train --arch mlp --recipe tutorial"}
-        save(model.eval(), meta, out / f"mlp-{twin}")
-    return out
+from fakehub import TOKEN
 
 
 def test_push_then_load_round_trips(fake_hub, pair_dir):
@@ -147,10 +116,10 @@ def test_push_needs_a_token_and_a_complete_pair(fake_hub, pair_dir):
 
 def test_push_cli(fake_hub, pair_dir, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    push.main(["--repo", "bob/cli-pair", "--checkpoints", str(pair_dir), "--pair", "mlp"])
-    assert "bob/cli-pair" in capsys.readouterr().out and "bob/cli-pair" in fake_hub.repos
+    push.main(["--repo", "alice/cli-pair", "--checkpoints", str(pair_dir), "--pair", "mlp"])
+    assert "alice/cli-pair" in capsys.readouterr().out and "alice/cli-pair" in fake_hub.repos
     with pytest.raises(SystemExit) as e:
-        push.main(["--repo", "bob/cli-pair", "--checkpoints", str(pair_dir), "--pair", "cnn"])
+        push.main(["--repo", "alice/cli-pair", "--checkpoints", str(pair_dir), "--pair", "cnn"])
     assert "No pair 'cnn'" in str(e.value)
 
 
@@ -189,13 +158,13 @@ def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, 
         bn2, *_ = client.predict(image, "cnn", api_name="/predict")  # the shipped pairs are still there
         assert bn2["label"]
         with pytest.raises(Exception, match="Train a pair first"):
-            client.predict("carol/run", False, api_name="/push")
+            client.predict("alice/run", False, api_name="/push")
         *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0,
                                                  api_name="/train").result()
         assert pair["value"] == "run1-mlp" and "Final test accuracy" in summary
-        note = client.predict("carol/run", True, api_name="/push")
-        assert "carol/run" in note and fake_hub.repos["carol/run"].private
-        assert sorted(fake_hub.repos["carol/run"].files("main")[1]) == sorted(
+        note = client.predict("alice/run", True, api_name="/push")
+        assert "alice/run" in note and fake_hub.repos["alice/run"].private
+        assert sorted(fake_hub.repos["alice/run"].files("main")[1]) == sorted(
             ["README.md", "mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json", "mlp-plain.safetensors"])
     finally:
         proc.terminate()

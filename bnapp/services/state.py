@@ -17,6 +17,7 @@ from ..limits import TrainLimits
 from ..pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
 from ..runs import PairResult, save_run
 from . import UserError
+from .hub_access import HubAccess
 from .testtime import ImagePool
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
@@ -33,6 +34,7 @@ class ServerState:
     test_images: torch.Tensor | None = None  # uint8 real test images, or the examples when no dataset
     test_labels: torch.Tensor | None = None  # their classes
     limits: TrainLimits = field(default_factory=TrainLimits)
+    hub_access: HubAccess = field(default_factory=HubAccess)  # whose token acts on the Hub (`hub_access`)
     _data: Cifar10 | None = None
     _data_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +50,8 @@ class ServerState:
                 pairs = load_hub_pairs(hub_repo, hub_revision).pairs | pairs  # the Hub's pair first: the default
             except hub.HubError as e:
                 errors.append(f"Hub pair not loaded, the shipped pairs stay in use: {e}")
-        state = ServerState(pairs, Examples.load(examples_dir), errors, limits=limits or TrainLimits.from_env())
+        state = ServerState(pairs, Examples.load(examples_dir), errors, limits=limits or TrainLimits.from_env(),
+                            hub_access=HubAccess.from_env(hub_repo))
         test = load_test_set()
         if test is not None:
             state.test_images, state.test_labels = test

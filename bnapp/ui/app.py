@@ -141,11 +141,12 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
         t.curves = gr.Plot(label="Training curves", show_label=False)
         t.summary = gr.Markdown()
         t.files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
-        with gr.Row(visible=bool(hub.saved_token())):
+        access = state.hub_access
+        with gr.Row(visible=access.on_space or bool(hub.saved_token())):
             t.push_repo = gr.Textbox(label="Push this run's pair to the Hub: repo (owner/name)", scale=3)
             t.push_private = gr.Checkbox(label="private repo", scale=1)
             t.push = gr.Button("Push to the Hub", scale=1)
-        t.push_note = gr.Markdown()
+        t.push_note = gr.Markdown(text.push_help(access) if access.on_space else "")
         with gr.Accordion("This session's runs, overlaid", open=False):
             t.runs = gr.CheckboxGroup([], label="Runs to draw together (each twin keeps its colour; each run its line style)")
             t.overlay = gr.Plot(show_label=False)
@@ -200,13 +201,15 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
                                label="Model pair", allow_custom_value=True, scale=4)
             copy_link = gr.Button("Copy link", size="sm", scale=0, min_width=110)
             link_box = gr.Textbox(label="Link to this view (copied)", scale=1, interactive=False, max_lines=1)
+            if state.hub_access.sign_in:  # a Space with OAuth: each visitor acts on the Hub as themselves
+                gr.LoginButton(scale=0, min_width=200)
         link_note = gr.Markdown()
         with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
             with gr.Row():
                 hub_repo_box = gr.Textbox(label="Hub model repo (owner/name)", placeholder="someone/bnapp-cifar10", scale=3)
                 hub_rev_box = gr.Textbox(label="Revision: branch, tag or commit (optional)", scale=2)
                 hub_load = gr.Button("Load", scale=1)
-            hub_note = gr.Markdown(text.HUB_HELP)
+            hub_note = gr.Markdown(text.hub_help(state.hub_access))
         with gr.Tabs() as tabs:
             c, a = _compare_tab(state), _activations_tab(state)
             test_time = testtime.layout(state, raw_image)
@@ -232,8 +235,8 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         t.runs.change(h.overlay_runs, [session, t.runs], [t.overlay], api_name=False)
         t.stop.click(bind(h.stop_run), [session], [t.progress], api_name="stop", queue=False)
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
-        t.push.click(bind(h.push_run), [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
-                     concurrency_id="train", concurrency_limit=1)
+        t.push.click(on(h.push_run, state), [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
+                     concurrency_id="hub", concurrency_limit=2)
         t.sweep.click(gpu(on(h.run_lr_sweep, state), 600), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
                       **training)
         t.placement_btn.click(gpu(on(h.run_placement, state), 600), [t.arch], t.placement_outputs, api_name="placement",

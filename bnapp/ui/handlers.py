@@ -15,8 +15,7 @@ from PIL import Image
 from .. import hub, landscape_plots, plots, stats
 from ..data import DatasetError
 from ..images import ImageError, open_image
-from ..pairs import load_hub_pairs
-from ..services import UserError, activations as act, experiments as exp, figure1, noisy, prediction, training
+from ..services import UserError, activations as act, experiments as exp, figure1, hub_access, noisy, prediction, training
 from ..services.state import ServerState, Session, get_pair, pair_choices
 from . import text
 
@@ -204,27 +203,39 @@ def stop_run(session: Session) -> str:
     return training.stop(session)
 
 
-def load_from_hub(state: ServerState, session: Session, repo_id: str, revision: str):
-    """Download a twin pair from a Hub model repo into this session's pair menu; a failure keeps what is there."""
+def load_from_hub(state: ServerState, session: Session, repo_id: str, revision: str,
+                  oauth_token: gr.OAuthToken | None = None):
+    """Download a twin pair from a Hub model repo into this session's pair menu; a failure keeps what is there.
+    On a Space, private repos need your own sign-in: the server's token reads only the pair its owner chose.
+
+    Args:
+        repo_id: the Hub model repo, owner/name.
+        revision: a branch, tag or commit (empty: main).
+    """
     try:
-        pairs = load_hub_pairs(repo_id, revision).pairs
+        names = hub_access.load_into_session(state.hub_access, session, repo_id, revision, _token(oauth_token))
     except hub.HubError as e:
         return gr.update(), f"**Could not load from the Hub:** {e}  \nThe pairs you had stay in use."
-    for pair in pairs.values():
-        session.add_pair(pair)
-    first = next(iter(pairs))
-    return (gr.Dropdown(choices=pair_choices(state, session), value=first),
-            f"Loaded **{', '.join(pairs)}** from the Hub: now selected in the model-pair menu.")
+    return (gr.Dropdown(choices=pair_choices(state, session), value=names[0]),
+            f"Loaded **{', '.join(names)}** from the Hub: now selected in the model-pair menu.")
 
 
 @shown_to_user
-def push_run(session: Session, repo_id: str, private: bool) -> str:
-    """Upload this session's last finished run (both twins + model card) to a Hub model repo."""
-    if session.last_run is None:
-        raise UserError("Train a pair first: the last finished run of this session is what gets pushed.")
-    folder, pair_name = session.last_run
-    url = hub.push_pair(folder, pair_name, repo_id, private=bool(private))
-    return f"Pushed to **{repo_id.strip()}** in one commit: {url}"
+def push_run(state: ServerState, session: Session, repo_id: str, private: bool,
+             oauth_token: gr.OAuthToken | None = None) -> str:
+    """Upload this session's last finished run (both twins + model card) to a Hub model repo. On a Space this
+    needs your own sign-in with Hugging Face: the server's token is never used for a repo you name.
+
+    Args:
+        repo_id: the Hub model repo, owner/name (created if missing).
+        private: create the repo private.
+    """
+    p = hub_access.push_last_run(state.hub_access, session, repo_id, private, _token(oauth_token))
+    return f"Pushed to **{p.repo_id}** in one commit{' as you' if p.as_visitor else ''}: {p.url}"
+
+
+def _token(oauth_token: gr.OAuthToken | None) -> str | None:
+    return oauth_token.token if oauth_token is not None else None
 
 
 @shown_to_user

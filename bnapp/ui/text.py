@@ -6,8 +6,25 @@ batches. Drop in any image (it is centre-cropped and shrunk to the 32x32 pixels 
 see what each twin predicts. On opening, Compare shows the first shipped example (in file-name order) on which the
 twins disagree; every view can be shared with **Copy link**."""
 
-HUB_HELP = ("A repo holding `NAME-bn` and `NAME-plain` safetensors + JSON, as `python -m bnapp.push` uploads them. "
+
+
+def hub_help(access) -> str:
+    """What the Load box takes, and on a Space whose account reads it (`services.hub_access.HubAccess`)."""
+    base = ("A repo holding `NAME-bn` and `NAME-plain` safetensors + JSON, as `python -m bnapp.push` uploads them. "
             "Downloads go to the standard HF cache.")
+    if not access.on_space:
+        return base
+    return base + f" Public repos load for anyone; a private one only for an account that can read it: {access.sign_in_hint}."
+
+
+def push_help(access) -> str:
+    """What the Push row does on a Space (`services.hub_access.HubAccess`)."""
+    if access.sign_in:
+        return ("Pushing uses **your own** Hugging Face account: sign in first (top of the page). The repo is created under your "
+                "name if it does not exist; this server never pushes with its owner's token.")
+    return f"Pushing is off here: {access.sign_in_hint}. This server never pushes with its owner's token."
+
+
 DROP_PROMPT = "Drop an image, paste one, or click an example below."
 EXAMPLES_LABEL = "Real CIFAR-10 test images (3 per class, chosen by a fixed seeded rule)"
 

@@ -1,0 +1,108 @@
+"""Whose token acts on the Hub: on a public Space every visitor acts as themselves, never as the server.
+
+On your own machine (`python app.py`) the person at the browser owns the machine, so the token saved
+there (`$HF_TOKEN`, `hf auth login`) is theirs to use, as the CLIs use it. On a Space (Hugging Face sets
+`SPACE_ID`) anyone can call every endpoint -- the browser, the API and MCP alike -- so the server's token
+(the owner's `HF_TOKEN` secret) reads only the repo the owner configured (`BNAPP_HUB_REPO`), and every
+other Hub action uses the visitor's own token from "Sign in with Hugging Face" (OAuth) or none at all.
+The UI, the API and MCP all come through here: there is no path around these rules.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import hub
+from ..pairs import load_hub_pairs
+from . import UserError
+
+if TYPE_CHECKING:
+    from .state import Session
+
+SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space, public or private
+OAUTH_ENV = "OAUTH_CLIENT_ID"  # set by Hugging Face on a Space whose README says `hf_oauth: true`
+# The scopes a visitor grants at sign-in (README front matter, `hf_oauth_scopes`): read their private repos,
+# write to their repos, create new ones. Nothing is deleted.
+OAUTH_SCOPES = ("read-repos", "write-repos", "contribute-repos")
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """The Hub rules of this server: where it runs, and the repo its owner chose."""
+
+    on_space: bool = False
+    sign_in: bool = False  # the Space offers "Sign in with Hugging Face"
+    owner_repo: str | None = None  # BNAPP_HUB_REPO: the server's token may read it, since the owner chose it
+
+    @staticmethod
+    def from_env(owner_repo: str | None = None) -> "HubAccess":
+        on_space = bool(os.environ.get(SPACE_ENV))
+        return HubAccess(on_space, on_space and bool(os.environ.get(OAUTH_ENV)), (owner_repo or "").strip() or None)
+
+    @property
+    def sign_in_hint(self) -> str:
+        if self.sign_in:
+            return "sign in with Hugging Face (the button beside it) to use your own account"
+        return "this Space offers no Hugging Face sign-in (its README needs `hf_oauth: true`)"
+
+    def push_token(self, visitor_token: str | None) -> str:
+        """The visitor's own token; off a Space, the machine's saved token when the visitor has none."""
+        if visitor_token:
+            return visitor_token
+        if self.on_space:
+            raise UserError(f"Pushing to the Hub needs your own Hugging Face account: {self.sign_in_hint}. "
+                            "This server never pushes with its owner's token.")
+        token = hub.saved_token()
+        if not token:
+            raise UserError("Pushing needs a Hugging Face token with write access: set HF_TOKEN or run "
+                            "`hf auth login` on this machine.")
+        return token
+
+    def read_token(self, repo_id: str, visitor_token: str | None) -> str | bool | None:
+        """A token for reading `repo_id`: the visitor's; else, on a Space, the server's only for the owner's
+        repo and none (public repos only) for any other; off a Space huggingface_hub's own (None)."""
+        if visitor_token:
+            return visitor_token
+        if not self.on_space or (self.owner_repo and repo_id.strip() == self.owner_repo):
+            return None
+        return False
+
+    def may_use_cache(self, token: str | bool | None) -> bool:
+        """Only the server's own reads may be answered from the shared download cache unchecked: on a Space a
+        private repo that one visitor loaded must not reach another through it."""
+        return token is None
+
+
+def load_into_session(access: HubAccess, session: Session, repo_id: str, revision: str | None,
+                      visitor_token: str | None = None) -> list[str]:
+    """Download a Hub pair into this session's pair menu under the rules above; returns the new pair names.
+    Raises HubError (the session keeps what it had)."""
+    repo = repo_id.strip() if isinstance(repo_id, str) else ""
+    token = access.read_token(repo, visitor_token)
+    hint = (f"if it is private, {access.sign_in_hint}" if access.on_space and not visitor_token
+            else "or your account cannot read it" if visitor_token else hub.PRIVATE_HINT)
+    pairs = load_hub_pairs(repo_id, revision if isinstance(revision, str) else None, token=token,
+                           check_access=not access.may_use_cache(token), private_hint=hint).pairs
+    for pair in pairs.values():
+        session.add_pair(pair)
+    return list(pairs)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    repo_id: str
+    url: str
+    as_visitor: bool  # pushed with the visitor's own token (else the machine's saved one)
+
+
+def push_last_run(access: HubAccess, session: Session, repo_id: str, private: bool,
+                  visitor_token: str | None = None) -> Pushed:
+    """Upload this session's last finished run (both twins + a model card) with the token the rules allow."""
+    if session.last_run is None:
+        raise UserError("Train a pair first: the last finished run of this session is what gets pushed.")
+    token = access.push_token(visitor_token)
+    folder, pair_name = session.last_run
+    url = hub.push_pair(Path(folder), pair_name, repo_id, token=token, private=bool(private))
+    return Pushed(repo_id.strip(), url, bool(visitor_token))
