@@ -31,6 +31,6 @@ if __name__ == "__main__":
         limits = TrainLimits.from_env()
     except ValueError as e:
         p.error(str(e))
-    build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision, limits=limits).queue(default_concurrency_limit=4).launch(
+    build_app(a.checkpoints, hub_repo=a.hub_repo, hub_revision=a.hub_revision, limits=limits).launch(
         server_name=a.host, server_port=a.port, share=a.share, max_file_size=MAX_FILE_SIZE, show_error=True,
         mcp_server=not a.no_mcp)

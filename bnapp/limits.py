@@ -13,7 +13,8 @@ from .models import ARCHS, PLACEMENTS
 from .recipes import RECIPES, TrainConfig
 
 ENV_VARS = {"max_epochs": "BNAPP_MAX_EPOCHS", "max_train_subset": "BNAPP_MAX_TRAIN_SUBSET",
-            "max_batch": "BNAPP_MAX_BATCH", "max_lr": "BNAPP_MAX_LR", "max_seconds": "BNAPP_MAX_SECONDS"}
+            "max_batch": "BNAPP_MAX_BATCH", "max_lr": "BNAPP_MAX_LR", "max_seconds": "BNAPP_MAX_SECONDS",
+            "max_waiting": "BNAPP_MAX_WAITING"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class TrainLimits:
     max_batch: int = 1024  # BNAPP_MAX_BATCH
     max_lr: float = 10.0  # BNAPP_MAX_LR
     max_seconds: float = 300  # BNAPP_MAX_SECONDS: wall-clock budget per run (a run is stopped, not refused)
+    max_waiting: int = 6  # BNAPP_MAX_WAITING: runs waiting behind the one training (one per visitor)
     min_batch: int = 2
     min_lr: float = 1e-6
 

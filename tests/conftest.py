@@ -87,7 +87,7 @@ def server(app_env):
     os.environ["BNAPP_DATA"] = str(data_path)
     demo = build_app(ckpt, root / "examples")
     port = free_port()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                                                   max_file_size="10mb", show_error=True, quiet=True, mcp_server=True)
     yield f"http://127.0.0.1:{port}/", root
     demo.close()

@@ -264,7 +264,7 @@ def lab(app_env, tmp_path_factory):
     data = make_synthetic_npz(tmp_path_factory.mktemp("lab") / "lab.npz", n_train=1000, n_test=200)
     demo = build_app(ckpt, root / "examples")
     port = free_port()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                                                   quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False), data
     demo.close()
@@ -402,3 +402,33 @@ def test_the_noisy_bn_experiment_streams_to_its_summary(client):
     figure, summary = updates[-1]
     assert "mean +- sd over 3 seed(s)" in summary and "noisy BN" in summary and "BN" in summary
     assert "Noisy BN (Santurkar et al. 2018)" in str(figure)
+
+
+def test_one_run_per_visitor_a_bounded_line_and_each_waiting_visitor_sees_their_place(server):
+    """A script with many clients: the visitor with a run cannot queue another (a run or an experiment),
+    the others wait in line and are told their place, a full line is refused, predictions still answer."""
+    clients = [Client(server[0], verbose=False) for _ in range(LIMITS.max_waiting + 3)]
+    holder, first_waiting, *others, late = clients
+    running = holder.submit(**train_kwargs(holder, **LONG_RUN), api_name="/train")
+    wait_until_training(running)
+    message = refusal(lambda: holder.predict(**train_kwargs(holder), api_name="/train"))
+    assert message.startswith("You already have your training run running since")
+    assert "already have your training run" in refusal(lambda: holder.predict("cnn", "0.1", api_name="/lr_sweep"))
+    waiting = first_waiting.submit(**train_kwargs(first_waiting), api_name="/train")
+    wait_for(lambda: len(waiting.outputs()) >= 1, "the waiting run's place")
+    assert "1 run ahead of you" in waiting.outputs()[0][3] and not waiting.done()
+    assert "already have your training run waiting" in refusal(
+        lambda: first_waiting.predict(**train_kwargs(first_waiting), api_name="/train"))
+    queued = [c.submit(**train_kwargs(c), api_name="/train") for c in others]
+    wait_for(lambda: all(len(j.outputs()) >= 1 for j in queued), "every waiting run's place")
+    assert f"{len(others) + 1} runs ahead of you" in queued[-1].outputs()[0][3]
+    assert refusal(lambda: late.predict(**train_kwargs(late), api_name="/train")).startswith(
+        f"The server is busy: {LIMITS.max_waiting} runs are waiting for the training cores. Try again in about")
+    bn, *_ = late.predict(handle_file(example_path(server)), "cnn", api_name="/predict")
+    assert bn["label"]  # predictions never wait in the line
+    for job in queued:
+        job.cancel()  # closed tabs: their places are given back
+    wait_for(lambda: all(j.done() for j in queued), "the cancelled places")
+    assert holder.predict(api_name="/stop") == "Stopping after the current step..."
+    assert "Final test accuracy" in waiting.result(timeout=120)[4]  # its turn came
+    assert "Final test accuracy" in late.submit(**train_kwargs(late), api_name="/train").result(timeout=120)[4]

@@ -74,7 +74,10 @@ def test_without_zero_gpu_nothing_is_wrapped_though_spaces_is_installed(monkeypa
     modules = (handlers, testtime, links)
     for api_name, (handler, _) in GPU_EVENTS.items():
         if not api_name.startswith("("):
-            assert any(functions[api_name] is getattr(m, handler, None) for m in modules), api_name
+            chain = [functions[api_name]]  # the handler, or the run line's wrapper around it
+            while hasattr(chain[-1], "__wrapped__"):
+                chain.append(chain[-1].__wrapped__)
+            assert any(g is getattr(m, handler, None) for g in chain[:3] for m in modules), api_name
 
 
 def test_zero_gpu_without_the_spaces_package_is_an_error_at_start(monkeypatch):
@@ -125,11 +128,15 @@ events = {}
 for f in build_app(checkpoints, examples).fns.values():
     if not isinstance(f.api_name, str):
         continue
-    fn = f.fn  # spaces.GPU(bind(handler, state)) where wrapped; bind(handler, state) where not
-    inner = getattr(fn, "__wrapped__", fn)
-    inner = inner.__wrapped__ if getattr(inner, "bnapp_endpoint", False) else inner
-    handler = next((name for module in (handlers, testtime, links) for name in dir(module)
-                    if getattr(module, name) is inner), None)
+    # spaces.GPU(bind(handler, state)) where wrapped, bind(handler, state) where not; training events
+    # wait in the run line first (`visitors.in_line`), outside the GPU call
+    chain, fn = [], f.fn
+    while fn is not None:
+        chain.append(fn)
+        fn = getattr(fn, "__wrapped__", None)
+    gpu = next((g for g in chain if hasattr(g, "zerogpu")), None)
+    handler = next((name for g in chain for module in (handlers, testtime, links) for name in dir(module)
+                    if getattr(module, name) is g), None)
     # What spaces hands its forked GPU worker on each call: the call's inputs, pickled (ForkingPickler);
     # a session in the middle of a run included.
     busy = Session()
@@ -140,7 +147,8 @@ for f in build_app(checkpoints, examples).fns.values():
     except Exception as e:
         handoff = f"{type(e).__name__}: {e}"
     key = f"({handler})" if f.api_name == "false" or f.api_name.startswith("false_") else f.api_name
-    events[key] = dict(zerogpu=hasattr(fn, "zerogpu"), handler=handler, duration=asked.get(id(fn)), handoff=handoff)
+    events[key] = dict(zerogpu=gpu is not None, handler=handler, duration=asked.get(id(gpu)), handoff=handoff,
+                       line_outside_gpu=gpu is None or chain.index(gpu) > 0)
 print("RESULT " + json.dumps(dict(first_imports=first_imports, events=events)))
 '''
 
@@ -171,6 +179,8 @@ def test_on_zero_gpu_each_gpu_event_is_wrapped_by_spaces_with_its_duration(zero_
     wrapped = {name: (e["handler"], e["duration"]) for name, e in events.items() if e["zerogpu"]}
     assert wrapped == GPU_EVENTS
     assert {"stop", "load_hub", "push"} <= set(events) - set(wrapped)  # no GPU work: never wrapped
+    in_line = {"train", "lr_sweep", "placement", "figure1", "noisy_bn", "tutorial_table"}
+    assert {name for name, e in events.items() if e["line_outside_gpu"] and e["zerogpu"]} == in_line  # no quota spent waiting
 
 
 @pytest.mark.e2e

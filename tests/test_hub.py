@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 import torch
 from huggingface_hub import ModelCard, constants
@@ -126,6 +127,10 @@ def test_push_cli(fake_hub, pair_dir, monkeypatch, capsys):
 def _start_app(env: dict, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, _wait_until_serving(proc)
+
+
+def _wait_until_serving(proc: subprocess.Popen) -> str:
     deadline = time.time() + 120
     lines = []
     while time.time() < deadline:
@@ -134,7 +139,7 @@ def _start_app(env: dict, port: int) -> subprocess.Popen:
         if "Running on" in line or proc.poll() is not None:
             break
     assert proc.poll() is None, "".join(lines)
-    return proc, "".join(lines)
+    return "".join(lines)
 
 
 @pytest.mark.e2e
@@ -176,3 +181,43 @@ def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, 
     proc.terminate()
     proc.wait(30)
     assert "nobody/missing was not found on the Hub" in out
+
+
+@pytest.mark.e2e
+def test_on_a_space_no_visitor_acts_with_the_owners_token(fake_hub, pair_dir, tmp_path, synthetic_npz):
+    """`python app.py` as a Space runs it (SPACE_ID, the owner's HF_TOKEN secret, OAuth configured): an API
+    client that has not signed in cannot push, nor read a private repo -- not even one in the server's
+    cache -- while the owner's configured private pair loads; the owner's token is never sent for it."""
+    from gradio_client import Client
+
+    hub.push_pair(pair_dir, "mlp", "alice/owner-pair", token=TOKEN, private=True)
+    hub.push_pair(pair_dir, "mlp", "alice/secret", token=TOKEN, private=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-space"),
+           "BNAPP_DATA": str(synthetic_npz), "SPACE_ID": "alice/bnapp", "HF_TOKEN": TOKEN,
+           "BNAPP_HUB_REPO": "alice/owner-pair", "OAUTH_CLIENT_ID": "fake-client", "OAUTH_CLIENT_SECRET": "fake",
+           "OAUTH_SCOPES": "openid profile read-repos write-repos contribute-repos", "OPENID_PROVIDER_URL": fake_hub.url}
+    env.pop("HF_HUB_CACHE", None)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = _wait_until_serving(proc)
+        assert "alice/owner-pair:mlp" in out  # the owner's choice, read with the owner's token
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0,
+                                                 api_name="/train").result()
+        assert "Final test accuracy" in summary
+        before = len(fake_hub.calls)
+        with pytest.raises(Exception, match="needs your own Hugging Face account.*never pushes with its owner's token"):
+            client.predict("alice/overwritten", False, api_name="/push")
+        _, note = client.predict("alice/secret", "", api_name="/load_hub")
+        assert "not found on the Hub" in note and "sign in with Hugging Face" in note
+        _, note = client.predict("alice/owner-pair", "", api_name="/load_hub")  # cached on the server by now
+        assert "Loaded **alice/owner-pair:mlp**" in note
+        assert "alice" not in {user for _, path, user in fake_hub.calls[before:] if "owner-pair" not in path}
+        assert "alice/overwritten" not in fake_hub.repos
+        page = httpx.get(f"http://127.0.0.1:{port}/login/huggingface", follow_redirects=False)
+        assert page.status_code in (302, 307) and page.headers["location"].startswith(f"{fake_hub.url}/oauth/authorize")
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -18,6 +18,7 @@ from ..pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
 from ..runs import PairResult, save_run
 from . import UserError
 from .hub_access import HubAccess
+from .run_line import RunLine
 from .testtime import ImagePool
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
@@ -35,8 +36,12 @@ class ServerState:
     test_labels: torch.Tensor | None = None  # their classes
     limits: TrainLimits = field(default_factory=TrainLimits)
     hub_access: HubAccess = field(default_factory=HubAccess)  # whose token acts on the Hub (`hub_access`)
+    run_line: RunLine = field(init=False)  # every training event waits here, one at a time (`run_line`)
     _data: Cifar10 | None = None
     _data_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.run_line = RunLine(self.limits.max_waiting)
 
     @staticmethod
     def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike, hub_repo: str | None = None,

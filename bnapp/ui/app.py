@@ -21,11 +21,13 @@ from ..services.activations import SOURCES
 from ..services.prediction import MAX_IMAGES
 from ..services.state import ServerState, Session
 from ..services.training import QUICK_SUBSET, recipe_defaults
-from . import gradio_fixes, handlers as h, links, testtime, text
+from . import gradio_fixes, handlers as h, links, testtime, text, visitors
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_SIZE = "10mb"
 SESSION_SECONDS = 3 * 3600
+DEFAULT_CONCURRENCY = 4  # events of one kind served at once, where an event sets no limit of its own
+MAX_QUEUED = 64  # events waiting for a worker, all kinds together; beyond it Gradio answers "queue full"
 
 
 def bind(fn: Callable, state: ServerState | None = None) -> Callable:
@@ -65,6 +67,15 @@ def raw_image(**kwargs) -> gr.Image:
     image = gr.Image(type="filepath", image_mode=None, **kwargs)
     image.preprocess = lambda payload: None if payload is None else payload.path
     return image
+
+
+def _seconds(value, limit: float) -> float:
+    """A run's time budget as sent (0 or junk: none), as the time it is expected to take: at most `limit`."""
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        return limit
+    return budget if 0 < budget <= limit else limit
 
 
 def _compare_tab(state: ServerState) -> SimpleNamespace:
@@ -190,7 +201,9 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
     print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
           f"predicting in {infer.prediction_precision(hardware.device())}")
     gpu, on = hardware.gpu_task, bind  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
-    training = dict(concurrency_id="train", concurrency_limit=1, show_progress="minimal")
+    # Runs wait in the app's own line (`state.run_line`: one at a time, one per visitor, with its place shown),
+    # so Gradio starts each training event at once instead of queueing it out of sight.
+    training = dict(concurrency_id="train", concurrency_limit=state.limits.max_waiting + 2, show_progress="minimal")
 
     with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(text.INTRO)
@@ -229,7 +242,12 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         t.recipe.input(partial(recipe_defaults, max_seconds=state.limits.max_seconds), [t.recipe],
                         [t.arch, t.optimizer, t.epochs, t.batch_size, t.lr, t.train_subset, t.budget],
                         api_name=False)
-        t.start.click(gpu(on(h.train_run, state), int(state.limits.max_seconds) + 120), [session, *t.settings],
+        line = functools.partial(visitors.in_line, line=state.run_line, on_space=state.hub_access.on_space)
+        run_seconds = state.limits.max_seconds  # what a run without a budget may take at most
+        budget_or_limit = lambda a: _seconds(a.get("budget"), run_seconds)  # noqa: E731
+        train = line(gpu(on(h.train_run, state), int(run_seconds) + 120), what="your training run",
+                     expected_seconds=budget_or_limit, n_outputs=7, note_at=3)
+        t.start.click(train, [session, *t.settings],
                       [t.curves, t.evolution, t.landscape_plot, t.progress, t.summary, t.files, pair], api_name="train",
                       **training).then(h.run_choices, [session], [t.runs], api_name=False)
         t.runs.change(h.overlay_runs, [session, t.runs], [t.overlay], api_name=False)
@@ -237,13 +255,18 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
         hub_load.click(on(h.load_from_hub, state), [session, hub_repo_box, hub_rev_box], [pair, hub_note], api_name="load_hub")
         t.push.click(on(h.push_run, state), [session, t.push_repo, t.push_private], [t.push_note], api_name="push",
                      concurrency_id="hub", concurrency_limit=2)
-        t.sweep.click(gpu(on(h.run_lr_sweep, state), 600), [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep",
-                      **training)
-        t.placement_btn.click(gpu(on(h.run_placement, state), 600), [t.arch], t.placement_outputs, api_name="placement",
-                              **training)
-        t.noisy.click(gpu(on(h.run_noisy_bn, state), 600), [t.arch], t.noisy_outputs, api_name="noisy_bn", **training)
-        t.figure1.click(gpu(on(h.run_figure1, state), 600), None, t.figure1_outputs, api_name="figure1", **training)
-        t.tutorial.click(gpu(on(h.run_tutorial_table, state), int(state.limits.max_seconds) + 60), None, [t.tutorial_out],
-                         api_name="tutorial_table", **training)
+        experiment = functools.partial(line, expected_seconds=lambda a: run_seconds, n_outputs=2, note_at=1)
+        t.sweep.click(experiment(gpu(on(h.run_lr_sweep, state), 600), what="the learning-rate sweep"),
+                      [t.arch, t.sweep_lrs], t.sweep_outputs, api_name="lr_sweep", **training)
+        t.placement_btn.click(experiment(gpu(on(h.run_placement, state), 600), what="the placement experiment"),
+                              [t.arch], t.placement_outputs, api_name="placement", **training)
+        t.noisy.click(experiment(gpu(on(h.run_noisy_bn, state), 600), what="the noisy-BN experiment"),
+                      [t.arch], t.noisy_outputs, api_name="noisy_bn", **training)
+        t.figure1.click(experiment(gpu(on(h.run_figure1, state), 600), what="Figure 1"),
+                        None, t.figure1_outputs, api_name="figure1", **training)
+        t.tutorial.click(line(gpu(on(h.run_tutorial_table, state), int(run_seconds) + 60), what="the tutorial's table",
+                              expected_seconds=lambda a: run_seconds, n_outputs=1, note_at=0),
+                         None, [t.tutorial_out], api_name="tutorial_table", **training)
     name_tools(demo)
-    return demo
+    # A backstop behind the run line: at most this many events of any kind wait for a worker at once.
+    return demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=MAX_QUEUED)
