@@ -113,7 +113,7 @@ def fake_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    for var in ("SPACE_ID", "OAUTH_CLIENT_ID"):
+    for var in ("SPACE_ID", "SYSTEM", "OAUTH_CLIENT_ID"):
         monkeypatch.delenv(var, raising=False)
     yield server
     server.close()

@@ -405,9 +405,9 @@ def test_the_noisy_bn_experiment_streams_to_its_summary(client):
 
 
 def test_one_run_per_visitor_a_bounded_line_and_each_waiting_visitor_sees_their_place(server):
-    """A script with many clients: the visitor with a run cannot queue another (a run or an experiment),
+    """A script with many clients (one running, a full line behind it, one more): the visitor with a run cannot queue another (a run or an experiment),
     the others wait in line and are told their place, a full line is refused, predictions still answer."""
-    clients = [Client(server[0], verbose=False) for _ in range(LIMITS.max_waiting + 3)]
+    clients = [Client(server[0], verbose=False) for _ in range(LIMITS.max_waiting + 2)]
     holder, first_waiting, *others, late = clients
     running = holder.submit(**train_kwargs(holder, **LONG_RUN), api_name="/train")
     wait_until_training(running)
@@ -421,7 +421,8 @@ def test_one_run_per_visitor_a_bounded_line_and_each_waiting_visitor_sees_their_
         lambda: first_waiting.predict(**train_kwargs(first_waiting), api_name="/train"))
     queued = [c.submit(**train_kwargs(c), api_name="/train") for c in others]
     wait_for(lambda: all(len(j.outputs()) >= 1 for j in queued), "every waiting run's place")
-    assert f"{len(others) + 1} runs ahead of you" in queued[-1].outputs()[0][3]
+    ahead = sorted(int(re.search(r"(\d+) runs? ahead of you", j.outputs()[0][3]).group(1)) for j in queued)
+    assert ahead == list(range(2, len(others) + 2))  # each told its own place, behind the run and the first waiting
     assert refusal(lambda: late.predict(**train_kwargs(late), api_name="/train")).startswith(
         f"The server is busy: {LIMITS.max_waiting} runs are waiting for the training cores. Try again in about")
     bn, *_ = late.predict(handle_file(example_path(server)), "cnn", api_name="/predict")

@@ -134,7 +134,7 @@ for f in build_app(checkpoints, examples).fns.values():
     while fn is not None:
         chain.append(fn)
         fn = getattr(fn, "__wrapped__", None)
-    gpu = next((g for g in chain if hasattr(g, "zerogpu")), None)
+    gpu = next((g for g in chain if id(g) in asked), None)  # what spaces.GPU returned (wrappers copy its attributes)
     handler = next((name for g in chain for module in (handlers, testtime, links) for name in dir(module)
                     if getattr(module, name) is g), None)
     # What spaces hands its forked GPU worker on each call: the call's inputs, pickled (ForkingPickler);

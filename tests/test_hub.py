@@ -164,8 +164,8 @@ def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, 
         assert bn2["label"]
         with pytest.raises(Exception, match="Train a pair first"):
             client.predict("alice/run", False, api_name="/push")
-        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0,
-                                                 api_name="/train").result()
+        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0, 0,
+                                                 False, api_name="/train").result()  # no budget, no landscape
         assert pair["value"] == "run1-mlp" and "Final test accuracy" in summary
         note = client.predict("alice/run", True, api_name="/push")
         assert "alice/run" in note and fake_hub.repos["alice/run"].private
@@ -193,7 +193,7 @@ def test_on_a_space_no_visitor_acts_with_the_owners_token(fake_hub, pair_dir, tm
     hub.push_pair(pair_dir, "mlp", "alice/owner-pair", token=TOKEN, private=True)
     hub.push_pair(pair_dir, "mlp", "alice/secret", token=TOKEN, private=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-space"),
-           "BNAPP_DATA": str(synthetic_npz), "SPACE_ID": "alice/bnapp", "HF_TOKEN": TOKEN,
+           "BNAPP_DATA": str(synthetic_npz), "SPACE_ID": "alice/bnapp", "SYSTEM": "spaces", "HF_TOKEN": TOKEN,
            "BNAPP_HUB_REPO": "alice/owner-pair", "OAUTH_CLIENT_ID": "fake-client", "OAUTH_CLIENT_SECRET": "fake",
            "OAUTH_SCOPES": "openid profile read-repos write-repos contribute-repos", "OPENID_PROVIDER_URL": fake_hub.url}
     env.pop("HF_HUB_CACHE", None)
@@ -204,8 +204,8 @@ def test_on_a_space_no_visitor_acts_with_the_owners_token(fake_hub, pair_dir, tm
         out = _wait_until_serving(proc)
         assert "alice/owner-pair:mlp" in out  # the owner's choice, read with the owner's token
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0,
-                                                 api_name="/train").result()
+        *_, summary, files, pair = client.submit("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0, 0,
+                                                 False, api_name="/train").result()  # no budget, no landscape
         assert "Final test accuracy" in summary
         before = len(fake_hub.calls)
         with pytest.raises(Exception, match="needs your own Hugging Face account.*never pushes with its owner's token"):

@@ -20,6 +20,7 @@ from fakehub import TOKEN, VISITOR, VISITOR_TOKEN
 def space(fake_hub, monkeypatch):
     """A Space whose owner (alice) set HF_TOKEN as a secret and enabled sign-in."""
     monkeypatch.setenv("SPACE_ID", "alice/bnapp")
+    monkeypatch.setenv("SYSTEM", "spaces")
     monkeypatch.setenv("OAUTH_CLIENT_ID", "fake-client")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     return HubAccess.from_env("alice/owner-pair")
@@ -107,3 +108,13 @@ def test_handlers_take_the_visitors_oauth_token(fake_hub, space, session, tmp_pa
     assert VISITOR in users(fake_hub) and "alice" not in users(fake_hub)
     _, note = h.load_from_hub(state, session, "alice/nothing-here", "")
     assert "if it is private, sign in with Hugging Face" in note
+
+
+def test_the_spaces_front_matter_asks_for_sign_in_with_the_scopes_the_app_needs():
+    import yaml
+
+    from bnapp.services.hub_access import OAUTH_SCOPES
+    from conftest import ROOT
+
+    front = yaml.safe_load((ROOT / "README.md").read_text().split("---")[1])
+    assert front["hf_oauth"] is True and tuple(front["hf_oauth_scopes"]) == OAUTH_SCOPES

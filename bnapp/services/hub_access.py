@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space, public or private
 OAUTH_ENV = "OAUTH_CLIENT_ID"  # set by Hugging Face on a Space whose README says `hf_oauth: true`
+# Gradio serves the real sign-in only where SYSTEM=spaces (Hugging Face sets it with SPACE_ID); elsewhere
+# it mocks the sign-in with the machine's own token, which a public server must never hand out.
+SYSTEM_ENV = ("SYSTEM", "spaces")
 # The scopes a visitor grants at sign-in (README front matter, `hf_oauth_scopes`): read their private repos,
 # write to their repos, create new ones. Nothing is deleted.
 OAUTH_SCOPES = ("read-repos", "write-repos", "contribute-repos")
@@ -39,12 +42,13 @@ class HubAccess:
     @staticmethod
     def from_env(owner_repo: str | None = None) -> "HubAccess":
         on_space = bool(os.environ.get(SPACE_ENV))
-        return HubAccess(on_space, on_space and bool(os.environ.get(OAUTH_ENV)), (owner_repo or "").strip() or None)
+        sign_in = on_space and bool(os.environ.get(OAUTH_ENV)) and os.environ.get(SYSTEM_ENV[0]) == SYSTEM_ENV[1]
+        return HubAccess(on_space, sign_in, (owner_repo or "").strip() or None)
 
     @property
     def sign_in_hint(self) -> str:
         if self.sign_in:
-            return "sign in with Hugging Face (the button beside it) to use your own account"
+            return "sign in with Hugging Face (the button at the top of the page) to use your own account"
         return "this Space offers no Hugging Face sign-in (its README needs `hf_oauth: true`)"
 
     def push_token(self, visitor_token: str | None) -> str:
