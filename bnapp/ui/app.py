@@ -127,7 +127,7 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
     quick, limits = RECIPES["quick"], state.limits
     t = SimpleNamespace(experiments={})
     with gr.Tab("Train", id="train"):
-        gr.Markdown(text.train_intro(limits.max_epochs, limits.max_train_subset, limits.max_seconds))
+        gr.Markdown(text.train_intro(limits))
         with gr.Row():
             t.arch = gr.Dropdown([("CNN", "cnn"), ("tutorial MLP", "mlp"), ("Figure 1 MLP (3 x 100 sigmoid)", "fig1")],
                                  value="cnn", label="Architecture")

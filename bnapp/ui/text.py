@@ -53,10 +53,12 @@ the means collapse onto beta and the stds onto |gamma| (exactly in train mode; i
 running statistics, purple, which is how far this batch is from the training average)."""
 
 
-def train_intro(max_epochs: float, max_train_subset: int, max_seconds: float) -> str:
+def train_intro(limits) -> str:
+    """The Train tab's first lines, from the server's `TrainLimits`."""
     return ("Train both twins yourself, **in lockstep on the same batches**, and watch them part. "
-            f"Limits on this server: up to {max_epochs:g} epochs, {max_train_subset} training images, "
-            f"{max_seconds:g} s per run; one run at a time (others queue).")
+            f"Limits on this server: up to {limits.max_epochs:g} epochs, {limits.max_train_subset} training images, "
+            f"{limits.max_seconds:g} s per run. One run trains at a time; behind it up to {limits.max_waiting} wait "
+            "in line, one per visitor, and a waiting run shows its place here.")
 
 
 SWEEP_INTRO = ("Both twins at several learning rates, one short epoch each on 4096 images, same seed: BatchNorm "
