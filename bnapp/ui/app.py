@@ -148,9 +148,9 @@ def _train_tab(state: ServerState) -> SimpleNamespace:
                                                   "the time budget accounts for it)")
             t.start = gr.Button("Start training", variant="primary")
             t.stop = gr.Button("Stop", variant="stop")
-        t.progress = gr.HTML()
+        t.progress = gr.HTML(label="progress")
         t.curves = gr.Plot(label="Training curves", show_label=False)
-        t.summary = gr.Markdown()
+        t.summary = gr.Markdown(label="summary")
         t.files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
         access = state.hub_access
         with gr.Row(visible=access.on_space or bool(hub.saved_token())):
