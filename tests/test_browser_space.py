@@ -5,7 +5,6 @@ signs in with Hugging Face through Gradio's real login routes, trains, and pushe
 owner's token never acts for them. Screenshots go to artifacts/."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -13,9 +12,9 @@ import tempfile
 import pytest
 
 from conftest import ROOT, free_port, skip_unless_ci
-from fakehub import TOKEN, VISITOR
+from fakehub import VISITOR
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, shot
-from test_hub import _wait_until_serving
+from test_hub import _wait_until_serving, space_env
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +23,7 @@ LANDSCAPE = "Measure the loss landscape at each evaluation (Santurkar et al.; th
 
 @pytest.fixture
 def space_app(fake_hub, tmp_path, synthetic_npz):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf"),
-           "BNAPP_DATA": str(synthetic_npz), "SPACE_ID": "alice/bnapp", "SYSTEM": "spaces", "HF_TOKEN": TOKEN,
-           "OAUTH_CLIENT_ID": "fake-client", "OAUTH_CLIENT_SECRET": "fake", "OPENID_PROVIDER_URL": fake_hub.url,
-           "OAUTH_SCOPES": "openid profile read-repos write-repos contribute-repos"}
-    env.pop("HF_HUB_CACHE", None)
+    env = space_env(fake_hub, tmp_path / "hf", synthetic_npz)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -130,6 +130,17 @@ def _start_app(env: dict, port: int) -> subprocess.Popen:
     return proc, _wait_until_serving(proc)
 
 
+def space_env(fake_hub, hf_home, data) -> dict:
+    """The environment of `python app.py` on a Space whose owner (alice) set HF_TOKEN and enabled sign-in,
+    with the Hub and its OAuth provider played by the stand-in."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(hf_home),
+           "BNAPP_DATA": str(data), "SPACE_ID": "alice/bnapp", "SYSTEM": "spaces", "HF_TOKEN": TOKEN,
+           "OAUTH_CLIENT_ID": "fake-client", "OAUTH_CLIENT_SECRET": "fake", "OPENID_PROVIDER_URL": fake_hub.url,
+           "OAUTH_SCOPES": "openid profile read-repos write-repos contribute-repos"}
+    env.pop("HF_HUB_CACHE", None)
+    return env
+
+
 def _wait_until_serving(proc: subprocess.Popen) -> str:
     deadline = time.time() + 120
     lines = []
@@ -192,11 +203,7 @@ def test_on_a_space_no_visitor_acts_with_the_owners_token(fake_hub, pair_dir, tm
 
     hub.push_pair(pair_dir, "mlp", "alice/owner-pair", token=TOKEN, private=True)
     hub.push_pair(pair_dir, "mlp", "alice/secret", token=TOKEN, private=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf-space"),
-           "BNAPP_DATA": str(synthetic_npz), "SPACE_ID": "alice/bnapp", "SYSTEM": "spaces", "HF_TOKEN": TOKEN,
-           "BNAPP_HUB_REPO": "alice/owner-pair", "OAUTH_CLIENT_ID": "fake-client", "OAUTH_CLIENT_SECRET": "fake",
-           "OAUTH_SCOPES": "openid profile read-repos write-repos contribute-repos", "OPENID_PROVIDER_URL": fake_hub.url}
-    env.pop("HF_HUB_CACHE", None)
+    env = space_env(fake_hub, tmp_path / "hf-space", synthetic_npz) | {"BNAPP_HUB_REPO": "alice/owner-pair"}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -25,7 +25,7 @@ SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space, public or private
 OAUTH_ENV = "OAUTH_CLIENT_ID"  # set by Hugging Face on a Space whose README says `hf_oauth: true`
 # Gradio serves the real sign-in only where SYSTEM=spaces (Hugging Face sets it with SPACE_ID); elsewhere
 # it mocks the sign-in with the machine's own token, which a public server must never hand out.
-SYSTEM_ENV = ("SYSTEM", "spaces")
+SYSTEM_ENV, ON_SPACES = "SYSTEM", "spaces"
 # The scopes a visitor grants at sign-in (README front matter, `hf_oauth_scopes`): read their private repos,
 # write to their repos, create new ones. Nothing is deleted.
 OAUTH_SCOPES = ("read-repos", "write-repos", "contribute-repos")
@@ -42,7 +42,7 @@ class HubAccess:
     @staticmethod
     def from_env(owner_repo: str | None = None) -> "HubAccess":
         on_space = bool(os.environ.get(SPACE_ENV))
-        sign_in = on_space and bool(os.environ.get(OAUTH_ENV)) and os.environ.get(SYSTEM_ENV[0]) == SYSTEM_ENV[1]
+        sign_in = on_space and bool(os.environ.get(OAUTH_ENV)) and os.environ.get(SYSTEM_ENV) == ON_SPACES
         return HubAccess(on_space, sign_in, (owner_repo or "").strip() or None)
 
     @property
@@ -73,6 +73,12 @@ class HubAccess:
             return None
         return False
 
+    def not_found_hint(self, visitor_token: str | None) -> str:
+        """What a "not found" may mean for this reader: a private repo they cannot read, and what to do."""
+        if visitor_token:
+            return "or your account cannot read it"
+        return f"if it is private, {self.sign_in_hint}" if self.on_space else hub.PRIVATE_HINT
+
     def may_use_cache(self, token: str | bool | None) -> bool:
         """Only the server's own reads may be answered from the shared download cache unchecked: on a Space a
         private repo that one visitor loaded must not reach another through it."""
@@ -85,10 +91,9 @@ def load_into_session(access: HubAccess, session: Session, repo_id: str, revisio
     Raises HubError (the session keeps what it had)."""
     repo = repo_id.strip() if isinstance(repo_id, str) else ""
     token = access.read_token(repo, visitor_token)
-    hint = (f"if it is private, {access.sign_in_hint}" if access.on_space and not visitor_token
-            else "or your account cannot read it" if visitor_token else hub.PRIVATE_HINT)
     pairs = load_hub_pairs(repo_id, revision if isinstance(revision, str) else None, token=token,
-                           check_access=not access.may_use_cache(token), private_hint=hint).pairs
+                           check_access=not access.may_use_cache(token),
+                           private_hint=access.not_found_hint(visitor_token)).pairs
     for pair in pairs.values():
         session.add_pair(pair)
     return list(pairs)
