@@ -6,8 +6,8 @@ import os
 if importlib.util.find_spec("spaces"):  # ZeroGPU Spaces: `spaces` must be imported before torch touches CUDA
     import spaces  # noqa: F401
 
-from bnapp.infer import precision_choice
-from bnapp.limits import TrainLimits
+from bnapp.system.precision import precision_choice
+from bnapp.training.limits import TrainLimits
 from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from bnapp import hardware
+from bnapp.system import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine_line() -> str:
-    return "machine: " + hardware.describe()
+    return "machine: " + machine.describe()
 
 
 def data_path() -> str:

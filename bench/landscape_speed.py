@@ -15,11 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
-from bnapp.data import load_cifar10  # noqa: E402
-from bnapp.images import Examples  # noqa: E402
-from bnapp.limits import TrainLimits  # noqa: E402
+from bnapp.data.cifar10 import load_cifar10  # noqa: E402
+from bnapp.data.images import Examples  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
 from bnapp.services.training import browser_config, recipe_defaults, train_live  # noqa: E402
+from bnapp.training.limits import TrainLimits  # noqa: E402
 
 
 def run(state: ServerState, steps: int, budget: float, landscape: bool) -> tuple[float, object]:

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, app_process, cpu_seconds, data_path, machine_line  # noqa: E402
 
-
 # The run the load competes with: the CNN's quick preset over 8,000 images, no budget (its steps are fixed)
 RUN = dict(arch="cnn", recipe="quick", epochs=4, batch_size=256, lr=0.2, optimizer="sgd", placement="before",
            train_subset=8000, seed=0, budget=0, landscape=False)

@@ -24,11 +24,13 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from bench.common import ROOT, app_process, machine_line  # noqa: E402
-from bnapp import hardware, infer  # noqa: E402
-from bnapp.fold import fold_bn  # noqa: E402
-from bnapp.images import image_tensor, open_image, to_model_input  # noqa: E402
-from bnapp.pairs import Pair, load_pairs  # noqa: E402
+from bnapp.data.images import image_tensor, open_image, to_model_input  # noqa: E402
+from bnapp.measure import infer  # noqa: E402
+from bnapp.nets.fold import fold_bn  # noqa: E402
 from bnapp.services.prediction import predict_images  # noqa: E402
+from bnapp.store.pairs import Pair, load_pairs  # noqa: E402
+from bnapp.system import machine
+from bnapp.system.precision import prediction_precision, resolve_precision
 
 
 def percentiles(ms: list[float]) -> str:
@@ -103,7 +105,7 @@ def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) ->
                 ("fp32, BN folded, weights in contiguous format", "fp32",
                  lambda pair: {t: fold_bn(copy.deepcopy(m).eval()) for t, m in pair.models.items()}),
                 ("fp32, the models themselves: as before folding", "fp32", lambda pair: dict(pair.models))]
-    if infer.resolve_precision("auto", device) == "bf16":
+    if resolve_precision("auto", device) == "bf16":
         variants.append(("bf16, BN folded: a bfloat16 copy", "bf16", lambda pair: pair.predictors))
     flops = prediction_flops(pair_on(device, "fp32"), example)
     throughput = matmul_flops_per_s(device)
@@ -131,7 +133,7 @@ def main() -> None:
     example = sorted((ROOT / "examples").glob("*.png"))[0]
     for device in [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []):
         server_side(device, example, a.n)
-    print(f"app.py predicts in {infer.prediction_precision(hardware.device())} on {hardware.device().type} here "
+    print(f"app.py predicts in {prediction_precision(machine.device())} on {machine.device().type} here "
           "(BNAPP_PRECISION=auto)")
     if importlib.util.find_spec("gradio") is None:
         print("round trips skipped: gradio is not installed here")

@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
-from bnapp import hardware  # noqa: E402
-from bnapp.data import load_cifar10  # noqa: E402
-from bnapp.images import Examples  # noqa: E402
-from bnapp.limits import TrainLimits  # noqa: E402
+from bnapp.data.cifar10 import load_cifar10  # noqa: E402
+from bnapp.data.images import Examples  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
 from bnapp.services.training import browser_config, recipe_defaults, train_live  # noqa: E402
+from bnapp.system import machine  # noqa: E402
+from bnapp.training.limits import TrainLimits  # noqa: E402
 
 
 def run(state: ServerState, precision: str, widths: tuple[int, ...] | None) -> None:
@@ -57,7 +57,7 @@ def main() -> None:
     state = ServerState(pairs={}, examples=Examples(), limits=TrainLimits.from_env())
     state.use_dataset(load_cifar10(data_path()))
     print(f"dataset loaded in {time.perf_counter() - t:.1f} s (once per server, before the first run)")
-    precisions = a.precisions or (["bf16", "fp32"] if hardware.cpu_has_fast_bf16() or hardware.device().type == "cuda" else ["fp32"])
+    precisions = a.precisions or (["bf16", "fp32"] if machine.cpu_has_fast_bf16() or machine.device().type == "cuda" else ["fp32"])
     for precision in precisions:
         run(state, precision, tuple(a.widths) if a.widths else None)
 

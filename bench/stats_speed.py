@@ -13,9 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
-from bnapp import stats  # noqa: E402
-from bnapp.data import load_test_set  # noqa: E402
-from bnapp.pairs import load_pairs  # noqa: E402
+from bnapp.data.cifar10 import load_test_set  # noqa: E402
+from bnapp.measure import stats  # noqa: E402
+from bnapp.store.pairs import load_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

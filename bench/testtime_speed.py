@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, data_path, machine_line  # noqa: E402
-from bnapp import corruptions  # noqa: E402
-from bnapp.data import load_test_set  # noqa: E402
-from bnapp.pairs import load_pairs  # noqa: E402
+from bnapp.data import corruptions  # noqa: E402
+from bnapp.data.cifar10 import load_test_set  # noqa: E402
 from bnapp.services import shift, testtime  # noqa: E402
 from bnapp.services.testtime import ImagePool  # noqa: E402
+from bnapp.store.pairs import load_pairs  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

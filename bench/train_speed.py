@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
 from bench.common import data_path, machine_line  # noqa: E402
-from bnapp.data import load_cifar10  # noqa: E402
-from bnapp.engine import PairTrainer  # noqa: E402
-from bnapp.recipes import RECIPES, TrainConfig  # noqa: E402
+from bnapp.data.cifar10 import load_cifar10  # noqa: E402
+from bnapp.training.engine import PairTrainer  # noqa: E402
+from bnapp.training.recipes import RECIPES, TrainConfig  # noqa: E402
 
 
 class TutorialCIFAR10(Dataset):

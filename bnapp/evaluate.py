@@ -12,60 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import torch
 
-from . import infer
-from .checkpoints import CheckpointError, load, save
-from .data import Cifar10, DatasetError, load_cifar10
-from .infer import InputSpec
-from .reports import class_report
-
-WRITTEN_PRECISIONS = ("fp32", "bf16")
-SUPERSEDED_KEYS = ("tta_note", "precision_note")  # hand-written notes of old files, replaced by `evaluation`
-
-
-def evaluation_fields(model, meta: dict, data: Cifar10, command: str) -> dict:
-    """What `--write` records: the accuracy in each precision, the fp32 report, and how it was measured."""
-    spec = InputSpec.from_dict(meta["input"])
-    reports = {p: class_report(model, spec, data, p) for p in WRITTEN_PRECISIONS}
-    return dict(
-        test_accuracy=reports["fp32"]["test_accuracy"],
-        test_precision="fp32",
-        per_class_accuracy=reports["fp32"]["per_class_accuracy"],
-        confusion_matrix=reports["fp32"]["confusion_matrix"],
-        test_accuracy_by_precision={p: r["test_accuracy"] for p, r in reports.items()},
-        evaluation=dict(tta=spec.tta, test_images=len(data.y_test), precisions=list(WRITTEN_PRECISIONS), data=data.source,
-                        command=command),
-    )
-
-
-def write_evaluation(stem: Path, data: Cifar10, command: str) -> dict:
-    """Re-measure one checkpoint and rewrite its JSON with `evaluation_fields` (weights untouched)."""
-    model, meta = load(stem)
-    meta = {k: v for k, v in meta.items() if k not in SUPERSEDED_KEYS} | evaluation_fields(model, meta, data, command)
-    save(model, meta, stem)
-    return meta
-
-
-def checkpoint_stems(args: list[str]) -> list[Path]:
-    """Expand folders into the checkpoints they hold."""
-    stems: list[Path] = []
-    for a in args:
-        p = Path(a)
-        if p.is_dir():
-            stems += sorted(q.with_suffix("") for q in p.glob("*.safetensors"))
-        else:
-            stems.append(p.with_suffix("") if p.suffix in (".json", ".safetensors") else p)
-    return stems
+from bnapp.data.cifar10 import DatasetError, load_cifar10
+from bnapp.measure.infer import InputSpec
+from bnapp.measure.reports import class_report
+from bnapp.services.shipping import checkpoint_stems, write_evaluation
+from bnapp.store.checkpoints import CheckpointError, load
+from bnapp.system.precision import PRECISIONS, resolve_precision
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", help="checkpoint files (x.safetensors, x.json or x) or folders")
     p.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
-    p.add_argument("--precision", choices=infer.PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="predict in fp32 or bf16 ('auto': what the app uses on this machine)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {checkpoint, test_accuracy}")
     p.add_argument("--write", action="store_true",
@@ -76,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    precision = infer.resolve_precision(args.precision, torch.device("cpu"))
+    precision = resolve_precision(args.precision, torch.device("cpu"))
     results, failed = [], 0
     command = "python -m bnapp.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     for stem in checkpoint_stems(args.checkpoints):

@@ -12,31 +12,24 @@ import json
 import sys
 from dataclasses import replace
 
-from .data import DatasetError, holdout, load_cifar10
-from .recipes import RECIPES, TrainConfig
-from .services.experiments import (largest_trainable_rate, lr_sweep, placement_runs, placement_summary, tta_choice,
-                                   tta_rows)
-from .services.figure1 import figure1_config, figure1_run
-from .services.noisy import noisy_runs
-from .services.probes import describe_landscape, probe_for
-from .services.training import RunLog
+from bnapp.data.cifar10 import DatasetError, holdout, load_cifar10
+from bnapp.services.figure1 import figure1_config, figure1_run
+from bnapp.services.noisy import noisy_runs
+from bnapp.services.probes import describe_landscape, probe_for
+from bnapp.services.shipping import EXPERIMENTS_PROG
+from bnapp.services.training import RunLog
+from bnapp.training.recipes import RECIPES, TrainConfig
 
-PROG = "python -m bnapp.experiments"
-SHIPPED_SWEEP = dict(epochs=2, train_subset=20000)  # the protocol the shipped pairs' rates were chosen with
+from .services.experiments import (
+    largest_trainable_rate,
+    lr_sweep,
+    placement_runs,
+    placement_summary,
+    tta_choice,
+    tta_rows,
+)
 
-
-def sweep_command(arch: str, recipe: str) -> str:
-    """The validation sweep behind a shipped pair's rate, as a command line of this CLI (its rates and seed elided)."""
-    return (f"{PROG} lr-sweep --validation --arch {arch} --recipe {recipe} --epochs {SHIPPED_SWEEP['epochs']} "
-            f"--train-subset {SHIPPED_SWEEP['train_subset']} --lrs ... --seed S")
-
-
-def epochs_command(arch: str, recipe: str, lr: float) -> str:
-    """The validation runs behind a shipped pair's epoch count (3 seeds each), E elided: the tta experiment
-    trains on all the images outside the validation split."""
-    return f"{PROG} tta --validation --arch {arch} --recipe {recipe} --lr {lr:g} --epochs E"
-
-
+PROG = EXPERIMENTS_PROG
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta"),
@@ -119,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _landscape(cfg: TrainConfig, data) -> int:
     """One run of both twins with the landscape measured at each evaluation, as the Train tab does."""
-    from .engine import PairTrainer
-    from .services.training import PROBE_UNIT
+    from bnapp.services.training import PROBE_UNIT
+    from bnapp.training.engine import PairTrainer
 
     trainer = PairTrainer(cfg, data, probe=probe_for(cfg, data, PROBE_UNIT[cfg.arch], with_landscape=True))
     lines = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .hub import HubError, push_pair
+from bnapp.store.hub import HubError, push_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 

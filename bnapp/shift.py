@@ -9,12 +9,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import corruptions
-from .data import DatasetError, load_test_set, resolve_path
-from .pairs import load_pairs
-from .services import UserError, shift
-from .reports import interval
-from .services.testtime import ImagePool
+from bnapp.data import corruptions
+from bnapp.data.cifar10 import DatasetError, load_test_set, resolve_path
+from bnapp.measure.reports import interval
+from bnapp.services import UserError, shift
+from bnapp.services.testtime import ImagePool
+from bnapp.store.pairs import load_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,12 +9,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .data import DatasetError, load_cifar10
-from .engine import PairTrainer
-from .models import ARCHS, PLACEMENTS
-from .recipes import RECIPES, TWINS, TrainConfig
-from .runs import finish, save_run
-from .services.experiments import loss_line
+from bnapp.data.cifar10 import DatasetError, load_cifar10
+from bnapp.nets.models import ARCHS, PLACEMENTS
+from bnapp.services.experiments import loss_line
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
+from bnapp.training.runs import finish, save_run
 
 
 def _parser() -> argparse.ArgumentParser:

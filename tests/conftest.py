@@ -9,10 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from bnapp.checkpoints import base_metadata, save
-from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.data.examples import export_examples
+from bnapp.data.synthetic import make_synthetic_npz
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ModelConfig, build_pair
+from bnapp.store.checkpoints import base_metadata, save
 
 ROOT = Path(__file__).resolve().parents[1]
 

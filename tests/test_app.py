@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file  # installed with gradio
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from bnapp.limits import TrainLimits
+from bnapp.training.limits import TrainLimits
 
 pytestmark = pytest.mark.e2e
 LIMITS = TrainLimits.from_env()  # what the `server` fixture's app was built with
@@ -63,9 +63,9 @@ def test_starting_the_app_writes_nothing_into_the_package(server):
 
 
 def test_predict_returns_both_twins_and_matches_bnapp(client, server, app_env):
-    from bnapp.images import open_image
-    from bnapp.pairs import load_pairs
+    from bnapp.data.images import open_image
     from bnapp.services.prediction import predict_images
+    from bnapp.store.pairs import load_pairs
 
     path = example_path(server)
     bn, plain, seen, plot, verdict = client.predict(handle_file(path), "cnn", api_name="/predict")
@@ -256,9 +256,10 @@ def test_a_cancelled_run_frees_the_training_slot(server):
 
 @pytest.fixture(scope="module")
 def lab(app_env, tmp_path_factory):
-    from bnapp.data import make_synthetic_npz
-    from bnapp.ui import build_app
     from conftest import free_port
+
+    from bnapp.data.synthetic import make_synthetic_npz
+    from bnapp.ui import build_app
 
     root, _, ckpt = app_env
     data = make_synthetic_npz(tmp_path_factory.mktemp("lab") / "lab.npz", n_train=1000, n_test=200)

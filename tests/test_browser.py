@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import ROOT, skip_unless_ci
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "artifacts"
@@ -91,9 +90,9 @@ def top_class(page, which: str):
 def test_upload_a_png_and_switch_pair(page, tmp_path, app_env):
     from playwright.sync_api import expect
 
-    from bnapp.images import open_image
-    from bnapp.pairs import load_pairs
+    from bnapp.data.images import open_image
     from bnapp.services.prediction import predict_images
+    from bnapp.store.pairs import load_pairs
 
     path = tmp_path / "my photo.png"
     Image.new("RGB", (300, 200), (200, 40, 40)).save(path)

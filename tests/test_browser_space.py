@@ -10,7 +10,6 @@ import sys
 import tempfile
 
 import pytest
-
 from conftest import ROOT, free_port, skip_unless_ci
 from fakehub import VISITOR
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, shot

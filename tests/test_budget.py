@@ -7,12 +7,12 @@ from dataclasses import replace
 import torch
 
 from bnapp import train
-from bnapp.checkpoints import load
-from bnapp.data import load_cifar10
-from bnapp.limits import TrainLimits
+from bnapp.data.cifar10 import load_cifar10
 from bnapp.services import budget
 from bnapp.services.state import ServerState, Session
 from bnapp.services.training import browser_config, train_live
+from bnapp.store.checkpoints import load
+from bnapp.training.limits import TrainLimits
 
 
 def test_the_plan_fits_the_budget_and_fixes_steps_and_images(synthetic_npz):

@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from bnapp import checkpoints as C
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_model, build_pair
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ModelConfig, build_model, build_pair
+from bnapp.store import checkpoints as C
 
 
 def saved(tmp_path, arch="mlp", bn=True):
@@ -96,9 +96,9 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
 
 
 def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic_npz, tmp_path):
-    from bnapp.data import load_cifar10
-    from bnapp.pairs import load_pairs
+    from bnapp.data.cifar10 import load_cifar10
     from bnapp.seeds import main
+    from bnapp.store.pairs import load_pairs
 
     for seed in (0, 1):
         for twin, model in build_pair("mlp", seed=seed).items():

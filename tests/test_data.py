@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from bnapp import data as D
+from bnapp.data import batches
+from bnapp.data import cifar10 as D
 
 
 def test_npz_loads_as_uint8_nchw(synthetic_npz):
@@ -47,17 +48,17 @@ def test_torchvision_failure_is_explained(tmp_path, monkeypatch):
 
 def test_augment_is_seeded_and_keeps_pixels():
     x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
-    a = D.augment(x, 2, True, torch.Generator().manual_seed(1))
-    b = D.augment(x, 2, True, torch.Generator().manual_seed(1))
+    a = batches.augment(x, 2, True, torch.Generator().manual_seed(1))
+    b = batches.augment(x, 2, True, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == x.shape
-    no_op = D.augment(x, 0, False, torch.Generator().manual_seed(1))
+    no_op = batches.augment(x, 0, False, torch.Generator().manual_seed(1))
     assert torch.equal(no_op, x)
 
 
 def test_translate_shifts_whole_images():
     x = torch.zeros(64, 1, 32, 32)
     x[:, :, 16, 16] = 1.0
-    out = D.augment(x, 2, False, torch.Generator().manual_seed(0))
+    out = batches.augment(x, 2, False, torch.Generator().manual_seed(0))
     pos = out[:, 0].flatten(1).argmax(1)
     rows, cols = pos // 32, pos % 32
     assert ((rows - 16).abs() <= 2).all() and ((cols - 16).abs() <= 2).all()
@@ -66,5 +67,5 @@ def test_translate_shifts_whole_images():
 
 def test_normalize_matches_formula():
     x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
-    out = D.normalize(x, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    out = batches.normalize(x, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     assert torch.allclose(out, torch.full_like(out, 2.0))

@@ -15,15 +15,16 @@ import torch
 from PIL import Image
 from torch.overrides import TorchFunctionMode
 
-from bnapp import engine, evolution, infer, stats
-from bnapp.checkpoints import base_metadata
-from bnapp.data import load_cifar10
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
-from bnapp.pairs import Pair
-from bnapp.recipes import RECIPES, TrainConfig
-from bnapp.reports import class_report
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.measure import evolution, infer, stats
+from bnapp.measure.infer import InputSpec
+from bnapp.measure.reports import class_report
+from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import experiments, prediction
+from bnapp.store.checkpoints import base_metadata
+from bnapp.store.pairs import Pair
+from bnapp.training import engine
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 TTAS = tuple(infer.TTA_WEIGHTS)
 READBACK = {torch.Tensor.cpu, torch.Tensor.to, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.numpy,

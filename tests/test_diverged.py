@@ -3,15 +3,15 @@ plain twin did: every view says so instead of crashing or reading a class out of
 import math
 
 import torch
+from conftest import images, trained_looking
 
-from bnapp import stats
-from bnapp.infer import InputSpec
-from bnapp.models import build_pair
-from bnapp.pairs import Pair
-from bnapp.plots import class_probabilities
+from bnapp.measure import stats
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import build_pair
 from bnapp.services import activations, prediction
 from bnapp.services.prediction import NO_ANSWER
-from conftest import images, trained_looking
+from bnapp.store.pairs import Pair
+from bnapp.ui.figures.plots import class_probabilities
 
 SMALL = (8, 16, 16)
 
@@ -53,9 +53,7 @@ def test_activation_statistics_of_a_diverged_twin_count_what_is_not_finite():
 
 
 def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
-    from bnapp.services.testtime import CompanyView
-
-    from bnapp.services.testtime import KINDS
+    from bnapp.services.testtime import KINDS, CompanyView
 
     def view(plain: list[float]) -> CompanyView:
         return CompanyView("cat", [0.1] * 10, plain, "dog", [2], {k: [[0.5]] for k in KINDS}, {k: [["cat"]] for k in KINDS})
@@ -65,8 +63,8 @@ def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
 
 
 def test_the_training_curves_keep_the_scale_of_the_start_when_a_twin_blows_up():
-    from bnapp.plots import training_curves
     from bnapp.services.training import RunLog
+    from bnapp.ui.figures.plots import training_curves
 
     log = RunLog(steps=[10, 20, 30], loss={"bn": [2.2, 1.5, 1.2], "plain": [2.3, 4e3, 2.5e25]},
                  eval_steps=[30], test_acc={"bn": [0.5], "plain": [0.1]}, diverged={"bn": None, "plain": 30})

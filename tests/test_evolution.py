@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from bnapp import evolution
-from bnapp.data import load_cifar10
-from bnapp.infer import InputSpec
-from bnapp.models import build_pair
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.measure import evolution
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import build_pair
 from bnapp.services.figure1 import figure1_config, figure1_run
 
 

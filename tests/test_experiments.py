@@ -1,8 +1,8 @@
 from dataclasses import replace
 
-from bnapp import recipes
+from bnapp.data.cifar10 import load_cifar10
 from bnapp.services import experiments
-from bnapp.data import load_cifar10
+from bnapp.training import recipes
 
 
 def test_lr_sweep_marks_a_diverged_twin_and_carries_on(synthetic_npz):

@@ -3,13 +3,14 @@ import copy
 
 import pytest
 import torch
+from conftest import images, trained_looking
 from torch import nn
 
-from bnapp import fold, infer
-from bnapp.data import balanced_sample, load_cifar10
-from bnapp.infer import InputSpec
-from bnapp.models import Unit, build_pair
-from conftest import images, trained_looking
+from bnapp.data.cifar10 import balanced_sample, load_cifar10
+from bnapp.measure import infer
+from bnapp.measure.infer import InputSpec
+from bnapp.nets import fold
+from bnapp.nets.models import Unit, build_pair
 
 TOLERANCE = 1e-4
 
@@ -78,7 +79,7 @@ def test_bf16_copies_are_folded_before_the_cast():
 def test_shipped_pairs_fold_within_tolerance_on_real_test_images(real_data_path, monkeypatch):
     from conftest import ROOT
 
-    from bnapp.pairs import load_pairs
+    from bnapp.store.pairs import load_pairs
 
     monkeypatch.setenv("BNAPP_PRECISION", "fp32")
     data = load_cifar10(real_data_path)

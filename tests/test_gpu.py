@@ -12,20 +12,20 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import trained_looking
 from torch import nn
 
-from bnapp import evolution, infer, stats
-from bnapp.checkpoints import base_metadata, load
-from bnapp.data import load_cifar10
-from bnapp.engine import PairTrainer
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, Unit, build_pair
-from bnapp.pairs import Pair
-from bnapp.recipes import RECIPES, TrainConfig
-from bnapp.reports import class_report
-from bnapp.runs import finish, save_run
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.measure import evolution, infer, stats
+from bnapp.measure.infer import InputSpec
+from bnapp.measure.reports import class_report
+from bnapp.nets.models import ModelConfig, Unit, build_pair
 from bnapp.services import prediction
-from conftest import trained_looking
+from bnapp.store.checkpoints import base_metadata, load
+from bnapp.store.pairs import Pair
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.training.runs import finish, save_run
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 CUDA = torch.device("cuda")
@@ -141,7 +141,7 @@ def test_pair_trainer_on_cuda(synthetic_npz, tmp_path, arch, recipe, precision):
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "gaussian_blur", "brightness", "pixelate"])
 def test_corruptions_on_cuda_follow_the_images(name):
-    from bnapp import corruptions
+    from bnapp.data import corruptions
 
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     out = corruptions.corrupt(x.cuda(), name, 3)
@@ -150,7 +150,7 @@ def test_corruptions_on_cuda_follow_the_images(name):
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_test_time_views_on_cuda_match_the_cpu(arch):
-    from bnapp import adapt
+    from bnapp.measure import adapt
 
     cpu = trained_pair(build_pair(arch))["bn"].eval()
     x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from conftest import free_port
 from gradio_client import Client
 from PIL import Image
 
 from bnapp.ui import gradio_fixes
-from conftest import free_port
 
 IMAGE = Image.effect_noise((160, 160), 64).convert("RGB")
 

@@ -12,9 +12,9 @@ import pytest
 import spaces  # requirements-test.txt: the real package, as on a Space
 import spaces.config
 import torch
-
-from bnapp import hardware
 from conftest import ROOT
+
+from bnapp.system import machine, sharing, zerogpu
 
 # build_app's GPU events: handler -> the seconds it asks ZeroGPU for. `max_seconds` is the server's
 # training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100 to show the durations follow it.
@@ -30,8 +30,8 @@ GPU_EVENTS = {"predict": ("compare", 20), "predict_many": ("compare_many", 30), 
 
 
 def test_device_is_cuda_when_present_else_cpu():
-    assert hardware.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert hardware.cpu_name() in hardware.describe()
+    assert machine.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert machine.cpu_name() in machine.describe()
 
 
 @pytest.mark.parametrize("value", [None, "", "false", "0", "no", "true", "True", "TRUE", "1", "t"])
@@ -42,7 +42,7 @@ def test_zero_gpu_is_read_from_the_environment_as_spaces_reads_it(monkeypatch, v
         monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     else:
         monkeypatch.setenv("SPACES_ZERO_GPU", value)
-    assert hardware.on_zero_gpu_space() == spaces.config.Settings().zero_gpu == (value in ("true", "True", "TRUE", "1", "t"))
+    assert zerogpu.on_zero_gpu_space() == spaces.config.Settings().zero_gpu == (value in ("true", "True", "TRUE", "1", "t"))
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_zero_gpu_without_the_spaces_package_is_an_error_at_start(monkeypatch):
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     monkeypatch.setitem(sys.modules, "spaces", None)  # what `import spaces` meets where it is not installed
     with pytest.raises(RuntimeError, match="add `spaces` to requirements.txt"):
-        hardware.gpu_task(lambda: None, 20)
+        zerogpu.gpu_task(lambda: None, 20)
 
 
 # Run in a fresh interpreter, as a ZeroGPU Space starts app.py: `spaces` patches torch for ZeroGPU at
@@ -192,7 +192,7 @@ def test_on_zero_gpu_every_call_can_be_handed_to_the_gpu_worker(zero_gpu_start):
 # -- sharing the cores: waits are checked against events, with bounds far from what a working CoreShare takes
 
 
-def waiter(share: hardware.CoreShare, **kwargs) -> tuple[threading.Thread, dict]:
+def waiter(share: sharing.CoreShare, **kwargs) -> tuple[threading.Thread, dict]:
     """wait_for_interactive on a thread of its own; `out` gets its return value and when it returned."""
     out: dict = {}
 
@@ -206,14 +206,14 @@ def waiter(share: hardware.CoreShare, **kwargs) -> tuple[threading.Thread, dict]
 
 
 def test_training_does_not_wait_when_no_request_came():
-    share = hardware.CoreShare()
+    share = sharing.CoreShare()
     t, out = waiter(share, max_wait=3600, quiet=30)  # were it to wait for a quiet spell, it would take 30 s
     t.join(timeout=20)
     assert not t.is_alive() and out["waited"] < 30
 
 
 def test_training_waits_while_a_request_is_in_flight_and_then_for_a_quiet_moment():
-    share, inside, release = hardware.CoreShare(), threading.Event(), threading.Event()
+    share, inside, release = sharing.CoreShare(), threading.Event(), threading.Event()
     ended = {}
 
     def request():
@@ -236,7 +236,7 @@ def test_training_waits_while_a_request_is_in_flight_and_then_for_a_quiet_moment
 
 
 def test_under_constant_load_training_still_moves_after_max_wait():
-    share, inside, release = hardware.CoreShare(), threading.Event(), threading.Event()
+    share, inside, release = sharing.CoreShare(), threading.Event(), threading.Event()
 
     def request():
         with share.interactive():
@@ -254,7 +254,7 @@ def test_under_constant_load_training_still_moves_after_max_wait():
 
 
 def test_interactive_passes_run_one_at_a_time():
-    share, inside, most = hardware.CoreShare(), [0], [0]
+    share, inside, most = sharing.CoreShare(), [0], [0]
     lock = threading.Lock()
 
     def request():
@@ -283,7 +283,7 @@ def test_in_background_hands_over_items_at_low_priority():
         for i in range(3):
             yield i, policy(), threading.current_thread().name
 
-    got = list(hardware.in_background(numbers()))
+    got = list(sharing.in_background(numbers()))
     assert [g[0] for g in got] == [0, 1, 2]
     assert all(name == "bnapp-background" for *_, name in got)
     if sys.platform.startswith("linux"):
@@ -296,7 +296,7 @@ def test_in_background_raises_the_workers_error_in_the_caller():
         yield 1
         raise ValueError("diverged setup")
 
-    it = hardware.in_background(failing())
+    it = sharing.in_background(failing())
     assert next(it) == 1
     with pytest.raises(ValueError, match="diverged setup"):
         next(it)
@@ -314,7 +314,7 @@ def test_closing_the_consumer_stops_the_work_and_its_thread():
         finally:
             cleaned.set()
 
-    it = hardware.in_background(endless(), stop=stopped.set)
+    it = sharing.in_background(endless(), stop=stopped.set)
     assert next(it) == 1
     it.close()  # what a closed tab does to the event's generator
     assert stopped.is_set() and cleaned.is_set()

@@ -10,12 +10,13 @@ import time
 import httpx
 import pytest
 import torch
-from huggingface_hub import ModelCard, constants
-
-from bnapp import hub, push
-from bnapp.pairs import load_hub_pairs, load_pairs
 from conftest import ROOT, free_port
 from fakehub import TOKEN
+from huggingface_hub import ModelCard, constants
+
+from bnapp import push
+from bnapp.store import hub
+from bnapp.store.pairs import load_hub_pairs, load_pairs
 
 
 def test_push_then_load_round_trips(fake_hub, pair_dir):

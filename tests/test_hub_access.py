@@ -7,13 +7,13 @@ import time
 
 import gradio as gr
 import pytest
+from fakehub import TOKEN, VISITOR, VISITOR_TOKEN
 
-from bnapp import hub
 from bnapp.services import UserError
 from bnapp.services.hub_access import HubAccess, load_into_session, push_last_run
 from bnapp.services.state import Session
+from bnapp.store import hub
 from bnapp.ui import handlers as h
-from fakehub import TOKEN, VISITOR, VISITOR_TOKEN
 
 
 @pytest.fixture
@@ -97,8 +97,8 @@ def test_own_machine_uses_the_saved_token(fake_hub, session, monkeypatch, pair_d
 
 
 def test_handlers_take_the_visitors_oauth_token(fake_hub, space, session, tmp_path):
+    from bnapp.data.images import Examples
     from bnapp.services.state import ServerState
-    from bnapp.images import Examples
 
     state = ServerState({}, Examples.load(tmp_path), hub_access=space)
     with pytest.raises(gr.Error, match="never pushes with its owner's token"):
@@ -112,9 +112,9 @@ def test_handlers_take_the_visitors_oauth_token(fake_hub, space, session, tmp_pa
 
 def test_the_spaces_front_matter_asks_for_sign_in_with_the_scopes_the_app_needs():
     import yaml
+    from conftest import ROOT
 
     from bnapp.services.hub_access import OAUTH_SCOPES
-    from conftest import ROOT
 
     front = yaml.safe_load((ROOT / "README.md").read_text().split("---")[1])
     assert front["hf_oauth"] is True and tuple(front["hf_oauth_scopes"]) == OAUTH_SCOPES

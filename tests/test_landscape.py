@@ -3,17 +3,17 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import trained_looking
 from torch import nn
 
-from bnapp import landscape
-from bnapp.data import load_cifar10
-from bnapp.engine import PairTrainer
-from bnapp.models import Unit, build_pair
-from bnapp.noisy_bn import NoisyNorm, noisy_copy
-from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.measure import landscape
+from bnapp.nets.models import Unit, build_pair
+from bnapp.nets.noisy_bn import NoisyNorm, noisy_copy
 from bnapp.services import noisy, probes
 from bnapp.services.training import RunLog
-from conftest import trained_looking
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 
 class Quadratic(nn.Module):

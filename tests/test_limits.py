@@ -1,7 +1,7 @@
 """Server-side limits on what a training request may ask for."""
 import pytest
 
-from bnapp.limits import TrainLimits
+from bnapp.training.limits import TrainLimits
 
 
 @pytest.mark.parametrize("field,value,message", [

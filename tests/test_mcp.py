@@ -6,7 +6,6 @@ import json
 
 import anyio
 import pytest
-
 from test_app import example_path
 
 pytestmark = pytest.mark.e2e

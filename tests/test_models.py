@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from bnapp.models import ModelConfig, build_model, build_pair, bn_positions
+from bnapp.nets.models import ModelConfig, bn_positions, build_model, build_pair
 
 
 def leaf_types(model: nn.Module) -> list[str]:

@@ -5,7 +5,8 @@ import json
 
 import plotly.graph_objects as go
 
-from bnapp import CLASSES, plots
+from bnapp import CLASSES
+from bnapp.ui.figures import plots
 
 
 def test_unvalidated_bar_chart_equals_the_validated_one():
@@ -21,7 +22,7 @@ def test_unvalidated_bar_chart_equals_the_validated_one():
 
 
 def test_the_landscape_figure_says_when_a_run_did_not_measure_it():
-    from bnapp import landscape_plots
+    from bnapp.ui.figures import landscape as landscape_plots
 
     stats = dict(loss=1.0, loss_min=0.9, loss_max=1.2, grad_change_min=0.1, grad_change_max=0.5, beta=3.0, grad_norm=1.0)
     fig = landscape_plots.landscape([(10, {"bn": stats, "plain": stats})])

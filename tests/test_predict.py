@@ -8,13 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from bnapp import hardware, infer
-from bnapp import images as I
-from bnapp import pairs as PR
+from bnapp.data import images as I
+from bnapp.measure import infer
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import prediction as P
-from bnapp.checkpoints import base_metadata, save
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
+from bnapp.store import pairs as PR
+from bnapp.store.checkpoints import base_metadata, save
+from bnapp.system import sharing
 
 
 def png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
@@ -106,7 +107,9 @@ def test_pairs_load_and_predict(tmp_path):
 
 
 def test_examples_know_their_labels_by_pixels(tmp_path):
-    from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
+    from bnapp.data.cifar10 import load_cifar10
+    from bnapp.data.examples import export_examples
+    from bnapp.data.synthetic import make_synthetic_npz
 
     data = load_cifar10(make_synthetic_npz(tmp_path / "d.npz", 64, 200))
     rows = export_examples(data, tmp_path / "ex", per_class=2)
@@ -138,7 +141,7 @@ def test_requests_waiting_for_the_cores_are_answered_by_one_pass(monkeypatch):
         answers[i] = P.probabilities(*asks[i])
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
-    with hardware.cores.interactive():  # the cores are busy: all six requests queue up
+    with sharing.cores.interactive():  # the cores are busy: all six requests queue up
         for t in threads:
             t.start()
         deadline = time.monotonic() + 10

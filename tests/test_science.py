@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from bnapp import train
-from bnapp.data import balanced_sample, load_cifar10
-from bnapp.limits import TrainLimits
-from bnapp.models import ModelConfig, build_model
-from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.data.cifar10 import balanced_sample, load_cifar10
+from bnapp.nets.models import ModelConfig, build_model
 from bnapp.services import experiments as exp
 from bnapp.services.training import RunLog
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 
 def test_a_balanced_sample_of_a_class_grouped_file_has_every_class_equally():

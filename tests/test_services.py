@@ -8,14 +8,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnapp import evolution, hardware, hub, stats
-from bnapp.engine import PairTrainer
-from bnapp.infer import InputSpec
-from bnapp.limits import TrainLimits
-from bnapp.models import build_pair
-from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.measure import evolution, stats
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import build_pair
 from bnapp.services import UserError, prediction, training
 from bnapp.services import state as S
+from bnapp.store import hub
+from bnapp.system import sharing
+from bnapp.training.engine import PairTrainer
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 
 def tiny_mlp_cfg(**kw) -> TrainConfig:
@@ -101,7 +103,7 @@ def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_
 
 
 def test_a_run_that_ignores_stop_does_not_hang_its_consumer(monkeypatch):
-    monkeypatch.setattr(hardware, "JOIN_TIMEOUT", 0.3)
+    monkeypatch.setattr(sharing, "JOIN_TIMEOUT", 0.3)
     release = threading.Event()
 
     def stubborn():
@@ -111,7 +113,7 @@ def test_a_run_that_ignores_stop_does_not_hang_its_consumer(monkeypatch):
 
     def consume_one():
         with pytest.warns(UserWarning, match="did not end"):
-            for item in hardware.in_background(stubborn()):
+            for item in sharing.in_background(stubborn()):
                 return item
 
     finished, out = in_thread(consume_one, 10)
@@ -139,8 +141,10 @@ def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
 
 
 def test_compare_starts_on_the_first_example_the_twins_disagree_on(tmp_path):
-    from bnapp.data import export_examples, load_cifar10, make_synthetic_npz
-    from bnapp.images import Examples, open_image
+    from bnapp.data.cifar10 import load_cifar10
+    from bnapp.data.examples import export_examples
+    from bnapp.data.images import Examples, open_image
+    from bnapp.data.synthetic import make_synthetic_npz
     from bnapp.services.prediction import first_disagreement, predict_images
 
     data = load_cifar10(make_synthetic_npz(tmp_path / "d.npz", n_train=64, n_test=64))
@@ -206,6 +210,6 @@ def test_finished_runs_are_kept_for_the_overlay_and_listed_by_their_settings(ser
     assert label.startswith("run1-mlp: mlp tutorial, adam lr") and "seed 3" in label and "BN " in label
     chosen = training.overlay_runs(session, [label])
     assert [r.name for r in chosen] == ["run1-mlp"] and chosen[0].log.eval_steps
-    from bnapp import plots
+    from bnapp.ui.figures import plots
     fig = plots.overlay([(r.name, r.log) for r in session.finished])
     assert {d.name for d in fig.data} == {"run1-mlp, BN", "run1-mlp, plain", "run2-mlp, BN", "run2-mlp, plain"}

@@ -7,16 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from bnapp import runs
-from bnapp.checkpoints import base_metadata
-from bnapp.data import load_cifar10
-from bnapp.engine import PairTrainer
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
-from bnapp.pairs import Pair
-from bnapp.recipes import RECIPES, TrainConfig
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import UserError
 from bnapp.services.state import MAX_SESSION_PAIRS, ServerState, Session, get_pair
+from bnapp.store.checkpoints import base_metadata
+from bnapp.store.pairs import Pair
+from bnapp.training import runs
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 
 @pytest.fixture(scope="module")

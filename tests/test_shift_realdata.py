@@ -1,12 +1,12 @@
 """The shipped CNN pair on real corrupted test images: BN with running statistics collapses under noise
 a person barely notices, and recovers most of its accuracy when BN re-estimates its statistics."""
 import pytest
+from conftest import ROOT
 
-from bnapp.data import load_test_set
-from bnapp.pairs import load_pairs
+from bnapp.data.cifar10 import load_test_set
 from bnapp.services import shift
 from bnapp.services.testtime import ImagePool
-from conftest import ROOT
+from bnapp.store.pairs import load_pairs
 
 pytestmark = pytest.mark.realdata
 

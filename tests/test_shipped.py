@@ -3,13 +3,13 @@ what their metadata says."""
 import json
 
 import pytest
-
-from bnapp.reports import class_report
-from bnapp.infer import InputSpec
-from bnapp.images import Examples, open_image
-from bnapp.pairs import PAIR_TITLES, load_pairs
-from bnapp.services.prediction import predict_images
 from conftest import ROOT
+
+from bnapp.data.images import Examples, open_image
+from bnapp.measure.infer import InputSpec
+from bnapp.measure.reports import class_report
+from bnapp.services.prediction import predict_images
+from bnapp.store.pairs import PAIR_TITLES, load_pairs
 
 CHECKPOINTS = ROOT / "checkpoints"
 EXPECTED = ("mlp-bn", "mlp-plain", "cnn-bn", "cnn-plain", "cnn-best-bn", "cnn-best-plain")
@@ -99,8 +99,8 @@ def test_the_documented_commands_write_exactly_the_shipped_fields(synthetic_npz,
 def test_full_test_set_accuracy_matches_metadata(real_data_path):
     """Every claimed accuracy, in fp32 and (where this CPU runs it natively, as the app then does)
     in bf16, is measured again on the 10,000 test images; the shipped CNN BN twin holds 92% in both."""
-    from bnapp.data import load_cifar10
-    from bnapp.hardware import cpu_has_fast_bf16
+    from bnapp.data.cifar10 import load_cifar10
+    from bnapp.system.machine import cpu_has_fast_bf16
 
     data = load_cifar10(real_data_path)
     report = load_pairs(CHECKPOINTS)

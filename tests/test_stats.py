@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
-
-from bnapp import stats
-from bnapp.infer import InputSpec
-from bnapp.models import Unit, build_pair
 from conftest import images, trained_looking
+
+from bnapp.measure import stats
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import Unit, build_pair
 
 
 def test_hook_statistics_equal_direct_computation():
@@ -71,7 +71,7 @@ def test_train_mode_refuses_a_single_image():
 
 
 def test_figures_build_for_both_architectures_and_the_plain_twin():
-    from bnapp import plots
+    from bnapp.ui.figures import plots
 
     for arch in ("mlp", "cnn"):
         pair = build_pair(arch)

@@ -6,18 +6,20 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import images, trained_looking
 from PIL import Image
 from torch import nn
 
-from bnapp import CLASSES, adapt, corruptions
-from bnapp.adapt import RUNNING, BatchOfOneError, MixedStatsNorm
-from bnapp.checkpoints import base_metadata
-from bnapp.infer import InputSpec
-from bnapp.models import ModelConfig, build_pair
-from bnapp.pairs import Pair
+from bnapp import CLASSES
+from bnapp.data import corruptions
+from bnapp.measure import adapt
+from bnapp.measure.adapt import RUNNING, BatchOfOneError, MixedStatsNorm
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import UserError, shift, testtime
 from bnapp.services.testtime import ImagePool
-from conftest import images, trained_looking
+from bnapp.store.checkpoints import base_metadata
+from bnapp.store.pairs import Pair
 
 
 def smooth_images(n: int = 16, seed: int = 0) -> torch.Tensor:

@@ -3,9 +3,11 @@ from dataclasses import replace
 
 import torch
 
-from bnapp import checkpoints, evaluate, recipes, runs, train
-from bnapp.engine import PairTrainer
-from bnapp.data import load_cifar10
+from bnapp import evaluate, train
+from bnapp.data.cifar10 import load_cifar10
+from bnapp.store import checkpoints
+from bnapp.training import recipes, runs
+from bnapp.training.engine import PairTrainer
 
 
 def tiny_cfg(arch="mlp", recipe="tutorial", **kw):

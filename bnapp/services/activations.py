@@ -5,11 +5,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import TWIN_LABELS, hardware, stats
-from ..images import image_tensor, to_model_input
-from ..pairs import Pair
-from ..stats import LayerStats
-from . import UserError
+from bnapp import TWIN_LABELS
+from bnapp.data.images import image_tensor, to_model_input
+from bnapp.measure import stats
+from bnapp.measure.stats import LayerStats
+from bnapp.services import UserError
+from bnapp.store.pairs import Pair
+from bnapp.system import sharing
 
 SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
 DEFAULT_LAYER_INDEX = 3  # the fourth unit: deep enough that the plain twin's drift shows
@@ -57,7 +59,7 @@ def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: s
     if mode not in stats.MODES:
         raise UserError(f"Mode must be one of {stats.MODES}.")
     try:
-        with hardware.cores.interactive():
+        with sharing.cores.interactive():
             result = stats.record_pair(pair.models, {t: pair.spec(t) for t in pair.models}, images, mode)
     except ValueError as e:  # e.g. train mode with one image
         raise UserError(str(e)) from None

@@ -15,9 +15,10 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 
-from ..data import Cifar10, normalize
-from ..engine import PairTrainer
-from ..recipes import TrainConfig
+from bnapp.data.batches import normalize
+from bnapp.data.cifar10 import Cifar10
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import TrainConfig
 
 CALIBRATION_STEPS = 5  # the first is a warm-up; the others are timed
 MIN_STEPS = 10

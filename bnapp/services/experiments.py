@@ -5,17 +5,18 @@ offers are dataclasses here; `python -m bnapp.experiments` prints the same numbe
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
-from .. import TWIN_LABELS, infer
-from ..data import Cifar10
-from ..engine import PairTrainer, Progress
-from ..limits import TrainLimits
-from ..recipes import RECIPES, TWINS, TrainConfig
-from . import UserError
-from .speedup import NEAR_CHANCE
-from .training import RunLog
+from bnapp import TWIN_LABELS
+from bnapp.data.cifar10 import Cifar10
+from bnapp.measure import infer
+from bnapp.services import UserError
+from bnapp.services.speedup import NEAR_CHANCE
+from bnapp.services.training import RunLog
+from bnapp.training.engine import PairTrainer, Progress
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
 
 MAX_SWEEP_RATES = 8
 PLACEMENT_SEEDS = (0, 1, 2)

@@ -8,14 +8,14 @@ between steps, both twins at the same step (`evolution.snapshot_pair`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
-from .. import evolution, stats
-from ..data import Cifar10
-from ..engine import PairTrainer
-from ..recipes import RECIPES, TrainConfig
-from .training import RunLog
+from bnapp.data.cifar10 import Cifar10
+from bnapp.measure import evolution, stats
+from bnapp.services.training import RunLog
+from bnapp.training.engine import PairTrainer
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 UNIT, CHANNEL = "layer3", 0  # the last hidden layer, its first unit: "a typical sigmoid"
 PROBE_IMAGES = 1000

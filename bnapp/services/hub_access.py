@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import hub
-from ..pairs import load_hub_pairs
-from . import UserError
+from bnapp.services import UserError
+from bnapp.store import hub
+from bnapp.store.pairs import load_hub_pairs
 
 if TYPE_CHECKING:
-    from .state import Session
+    from bnapp.services.state import Session
 
 SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space, public or private
 OAUTH_ENV = "OAUTH_CLIENT_ID"  # set by Hugging Face on a Space whose README says `hf_oauth: true`
@@ -40,7 +40,7 @@ class HubAccess:
     owner_repo: str | None = None  # BNAPP_HUB_REPO: the server's token may read it, since the owner chose it
 
     @staticmethod
-    def from_env(owner_repo: str | None = None) -> "HubAccess":
+    def from_env(owner_repo: str | None = None) -> HubAccess:
         on_space = bool(os.environ.get(SPACE_ENV))
         sign_in = on_space and bool(os.environ.get(OAUTH_ENV)) and os.environ.get(SYSTEM_ENV) == ON_SPACES
         return HubAccess(on_space, sign_in, (owner_repo or "").strip() or None)

@@ -7,15 +7,15 @@ error: a shared link must open, whatever was done to it on the way.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
-from ..corruptions import CORRUPTIONS
-from ..limits import TrainLimits
-from ..models import ARCHS, PLACEMENTS, bn_positions
-from ..recipes import RECIPES
-from ..stats import MAX_BATCH, MODES
-from .state import ServerState
+from bnapp.data.corruptions import CORRUPTIONS
+from bnapp.measure.stats import MAX_BATCH, MODES
+from bnapp.nets.models import ARCHS, PLACEMENTS, bn_positions
+from bnapp.services.state import ServerState
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import RECIPES
 
 TABS = ("compare", "activations", "testtime", "train")
 EXPERIMENTS = ("sweep", "placement", "figure1", "noisy", "tutorial")

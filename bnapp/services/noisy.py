@@ -7,16 +7,16 @@ trains about as well as BN.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
-from ..data import Cifar10
-from ..engine import PairTrainer
-from ..limits import TrainLimits
-from ..recipes import TrainConfig
-from .experiments import ExperimentPreset
-from .probes import probe_for
-from .training import PROBE_UNIT, RunLog
+from bnapp.data.cifar10 import Cifar10
+from bnapp.services.experiments import ExperimentPreset
+from bnapp.services.probes import probe_for
+from bnapp.services.training import PROBE_UNIT, RunLog
+from bnapp.training.engine import PairTrainer
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import TrainConfig
 
 NOISY = ExperimentPreset(epochs=3, train_subset=8192, batch_size={"cnn": 256, "mlp": 32, "fig1": 60},
                          lr={"cnn": None, "mlp": 1e-3, "fig1": None}, evals_per_run=8)

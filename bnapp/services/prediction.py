@@ -9,9 +9,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .. import CLASSES, TWIN_LABELS, hardware, infer
-from ..images import Examples, ImageError, image_tensor, open_image, open_many, to_model_input
-from ..pairs import Pair
+from bnapp import CLASSES, TWIN_LABELS
+from bnapp.data.images import Examples, ImageError, image_tensor, open_image, open_many, to_model_input
+from bnapp.measure import infer
+from bnapp.store.pairs import Pair
+from bnapp.system import sharing
 
 MAX_IMAGES = 64  # per call: bounded work whatever a client sends
 ANSWER_TIMEOUT = 120.0  # s a request waits for the pass that answers it
@@ -42,7 +44,7 @@ class _Combiner:
         request = _Request(pair, images)
         with self._mutex:
             self._pending.append(request)
-        with hardware.cores.interactive():  # one pass at a time; whoever gets the cores answers all waiting
+        with sharing.cores.interactive():  # one pass at a time; whoever gets the cores answers all waiting
             if not request.answer.done():
                 with self._mutex:
                     batch, self._pending = self._pending, []

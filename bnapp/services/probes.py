@@ -4,15 +4,16 @@ loss-landscape measurements along the gradient (`landscape`)."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 
-from .. import evolution, landscape, stats
-from ..data import Cifar10, balanced_sample, normalize
-from ..landscape import LineStats
-from ..recipes import TrainConfig
+from bnapp.data.batches import normalize
+from bnapp.data.cifar10 import Cifar10, balanced_sample
+from bnapp.measure import evolution, landscape, stats
+from bnapp.measure.landscape import LineStats
+from bnapp.training.recipes import TrainConfig
 
 LANDSCAPE_IMAGES = 256  # the fixed training batch both twins are measured on
 

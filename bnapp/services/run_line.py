@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import UserError
+from bnapp.services import UserError
 
 POLL_SECONDS = 0.5  # how often a waiting ticket looks again (and re-reports its place)
 

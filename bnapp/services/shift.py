@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from .. import CLASSES, corruptions
-from ..corruptions import CorruptionError
-from ..images import ImageError, image_tensor, open_many, tensor_image, to_model_input
-from ..pairs import Pair
-from ..reports import interval
-from . import UserError
-from .testtime import ImagePool, Progress, cache, pair_key, probabilities
+from bnapp import CLASSES
+from bnapp.data import corruptions
+from bnapp.data.corruptions import CorruptionError
+from bnapp.data.images import ImageError, image_tensor, open_many, tensor_image, to_model_input
+from bnapp.measure.reports import interval
+from bnapp.services import UserError
+from bnapp.services.testtime import ImagePool, Progress, cache, pair_key, probabilities
+from bnapp.store.pairs import Pair
 
 VARIANTS = ("plain", "running", "adapted", "mixed")
 DEFAULT_IMAGES = 512

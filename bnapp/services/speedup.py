@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..reports import interval
+from bnapp.measure.reports import interval
 
 NEAR_CHANCE = 0.15  # CIFAR-10 chance is 0.10; a final accuracy below this is no target
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import torch
 
-from ..data import Cifar10, load_cifar10, load_test_set
-from ..engine import PairTrainer
-from ..images import Examples
-from ..limits import TrainLimits
-from ..pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
-from ..runs import PairResult, save_run
-from . import UserError
-from .hub_access import HubAccess
-from .run_line import RunLine
-from .testtime import ImagePool
+from bnapp.data.cifar10 import Cifar10, load_cifar10, load_test_set
+from bnapp.data.images import Examples
+from bnapp.services import UserError
+from bnapp.services.hub_access import HubAccess
+from bnapp.services.run_line import RunLine
+from bnapp.services.testtime import ImagePool
+from bnapp.store.pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
+from bnapp.training.engine import PairTrainer
+from bnapp.training.limits import TrainLimits
+from bnapp.training.runs import PairResult, save_run
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
 
@@ -45,11 +45,11 @@ class ServerState:
 
     @staticmethod
     def load(checkpoint_dir: str | os.PathLike, examples_dir: str | os.PathLike, hub_repo: str | None = None,
-             hub_revision: str | None = None, limits: TrainLimits | None = None) -> "ServerState":
+             hub_revision: str | None = None, limits: TrainLimits | None = None) -> ServerState:
         report = load_pairs(checkpoint_dir)
         pairs, errors = report.pairs, report.errors
         if hub_repo:
-            from .. import hub  # only where a Hub repo is asked for: huggingface_hub need not be installed
+            from bnapp.store import hub  # only where a Hub repo is asked for: huggingface_hub need not be installed
 
             try:
                 pairs = load_hub_pairs(hub_repo, hub_revision).pairs | pairs  # the Hub's pair first: the default
@@ -121,10 +121,10 @@ class Session:
     stop_asked: bool = False  # Stop clicked: also honoured by a run still measuring the machine
     folder: Path | None = None
     runs: int = 0
-    finished: list["RunRecord"] = field(default_factory=list)  # this session's runs, oldest first, for overlays
+    finished: list[RunRecord] = field(default_factory=list)  # this session's runs, oldest first, for overlays
     last_run: tuple[Path, str] | None = None  # (folder, pair prefix)
 
-    def record(self, run: "RunRecord") -> None:
+    def record(self, run: RunRecord) -> None:
         """Keep a finished run's curves for the overlay view (the newest MAX_SESSION_PAIRS)."""
         self.finished = [*self.finished, run][-MAX_SESSION_PAIRS:]
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
-
 from PIL import Image
 
-from .. import CLASSES, adapt, hardware
-from ..adapt import RUNNING, BatchOfOneError
-from ..images import image_tensor, to_model_input
-from ..pairs import Pair
-from ..reports import interval
-from . import UserError
+from bnapp import CLASSES
+from bnapp.data.images import image_tensor, to_model_input
+from bnapp.measure import adapt
+from bnapp.measure.adapt import RUNNING, BatchOfOneError
+from bnapp.measure.reports import interval
+from bnapp.services import UserError
+from bnapp.store.pairs import Pair
+from bnapp.system import sharing
 
 SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KINDS = ("random test images", "test images of one class", "copies of itself")
@@ -54,7 +55,7 @@ class ImagePool:
 def probabilities(pair: Pair, twin: str, images: torch.Tensor, prior: float = RUNNING, group: int = 0) -> torch.Tensor:
     """Softmax (N, 10) of one twin under the given BN statistics; person-facing error for BN1d alone."""
     try:
-        with hardware.cores.interactive():
+        with sharing.cores.interactive():
             return torch.softmax(adapt.logits(pair.models[twin], images, pair.spec(twin), prior, group), dim=1)
     except BatchOfOneError as e:
         raise UserError(str(e)) from None

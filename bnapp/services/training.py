@@ -2,27 +2,28 @@
 
 `train_live` yields a `LiveUpdate` per engine event; the UI turns each into figures and text. The
 run shares the cores with people's requests: it steps on a lowest-priority thread and waits between
-steps while a request is in flight (`hardware.cores`).
+steps while a request is in flight (`sharing.cores`).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from .. import TWIN_LABELS, hardware
-from ..engine import PairTrainer, Progress
-from ..limits import TrainLimits, checked_number
-from ..recipes import RECIPES, TWINS, TrainConfig
-from ..runs import finish
-from . import UserError
-from .budget import Plan, plan_run
-from .probes import describe_landscape, probe_for
-from .speedup import steps_to_accuracy
-from .state import RunRecord, ServerState, Session
+from bnapp import TWIN_LABELS
+from bnapp.services import UserError
+from bnapp.services.budget import Plan, plan_run
+from bnapp.services.probes import describe_landscape, probe_for
+from bnapp.services.speedup import steps_to_accuracy
+from bnapp.services.state import RunRecord, ServerState, Session
+from bnapp.system import sharing
+from bnapp.training.engine import PairTrainer, Progress
+from bnapp.training.limits import TrainLimits, checked_number
+from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
+from bnapp.training.runs import finish
 
-MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see hardware.CoreShare)
+MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see sharing.CoreShare)
 QUICK_SUBSET = 6000  # training images of the quick preset
 BROWSER_TEST_IMAGES = 1000
 BROWSER_EVALS = 12  # evaluations per browser run, for the accuracy curves
@@ -145,7 +146,7 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         nonlocal cfg, plan
         if budget:
             cfg, plan = plan_run(cfg, data, budget, state.limits.max_train_subset, probe)
-        session.trainer = PairTrainer(cfg, data, between_steps=lambda: hardware.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
+        session.trainer = PairTrainer(cfg, data, between_steps=lambda: sharing.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
                                       probe=probe)
         if session.stop_asked:  # Stop was clicked while the machine was being measured
             session.trainer.stop()
@@ -158,7 +159,7 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
     log, points, lines = RunLog(), [], []
     session.stop_asked = False
     try:
-        for ev in hardware.in_background(run(), stop=stop):
+        for ev in sharing.in_background(run(), stop=stop):
             log.add(ev)
             if ev.probe is not None:
                 points.append((ev.step, ev.probe.evolution))

@@ -7,21 +7,25 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import gradio as gr
 
-from .. import hardware, hub, infer, stats
-from ..limits import TrainLimits
-from ..recipes import RECIPES
-from ..services.activations import SOURCES
-from ..services.prediction import MAX_IMAGES
-from ..services.state import ServerState, Session
-from ..services.training import QUICK_SUBSET, recipe_defaults
-from . import gradio_fixes, handlers as h, links, testtime, text, visitors
+from bnapp.measure import stats
+from bnapp.services.activations import SOURCES
+from bnapp.services.prediction import MAX_IMAGES
+from bnapp.services.state import ServerState, Session
+from bnapp.services.training import QUICK_SUBSET, recipe_defaults
+from bnapp.store import hub
+from bnapp.system import machine, zerogpu
+from bnapp.system.precision import prediction_precision
+from bnapp.training.limits import TrainLimits
+from bnapp.training.recipes import RECIPES
+from bnapp.ui import gradio_fixes, links, testtime, text, visitors
+from bnapp.ui import handlers as h
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_SIZE = "10mb"
@@ -198,9 +202,9 @@ def build_app(checkpoint_dir: str | os.PathLike = ROOT / "checkpoints", examples
     state = ServerState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision, limits)
     for err in state.load_errors:
         print(f"bnapp: {err}")
-    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {hardware.device()} ({hardware.describe()}), "
-          f"predicting in {infer.prediction_precision(hardware.device())}")
-    gpu, on = hardware.gpu_task, bind  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
+    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {machine.device()} ({machine.describe()}), "
+          f"predicting in {prediction_precision(machine.device())}")
+    gpu, on = zerogpu.gpu_task, bind  # state is bound before wrapping: ZeroGPU pickles only the call's inputs
     # Runs wait in the app's own line (`state.run_line`: one at a time, one per visitor, with its place shown),
     # so Gradio starts each training event at once instead of queueing it out of sight.
     training = dict(concurrency_id="train", concurrency_limit=state.limits.max_waiting + 2, show_progress="minimal")

@@ -12,12 +12,17 @@ import time
 import gradio as gr
 from PIL import Image
 
-from .. import hub, landscape_plots, plots, stats
-from ..data import DatasetError
-from ..images import ImageError, open_image
-from ..services import UserError, activations as act, experiments as exp, figure1, hub_access, noisy, prediction, training
-from ..services.state import ServerState, Session, get_pair, pair_choices
-from . import text
+from bnapp.data.cifar10 import DatasetError
+from bnapp.data.images import ImageError, open_image
+from bnapp.measure import stats
+from bnapp.services import UserError, figure1, hub_access, noisy, prediction, training
+from bnapp.services import activations as act
+from bnapp.services import experiments as exp
+from bnapp.services.state import ServerState, Session, get_pair, pair_choices
+from bnapp.store import hub
+from bnapp.ui import text
+from bnapp.ui.figures import landscape as landscape_plots
+from bnapp.ui.figures import plots
 
 PERSON_ERRORS = (UserError, ImageError, DatasetError, hub.HubError)
 CURVES_REFRESH_SECONDS = 3.0  # the loss curves between evaluations; the progress bar follows every step

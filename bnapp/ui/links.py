@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from .. import hardware
-from ..services import links
-from ..services.state import ServerState, Session
-from . import handlers as h
+from bnapp.services import links
+from bnapp.services.state import ServerState, Session
+from bnapp.system import zerogpu
+from bnapp.ui import handlers as h
 
 TAB_IDS = {"Compare": "compare", "Activations": "activations", "Test time": "testtime", "Train": "train"}
 
@@ -69,7 +69,7 @@ def wire(p: SimpleNamespace, state: ServerState, session: gr.State, on) -> None:
     p.copy.click(None, None, [p.copied], js=COPY_LINK, queue=False, api_name=False)
     outputs = [p.tabs, p.pair, p.compare.image, *p.activations.outputs, p.train.curves,
                *components[3:], *p.train.experiments.values(), p.link_note]
-    p.demo.load(hardware.gpu_task(on(open_page, state), 30), [p.pair, session], outputs, api_name=False)
+    p.demo.load(zerogpu.gpu_task(on(open_page, state), 30), [p.pair, session], outputs, api_name=False)
 
 
 def open_page(state: ServerState, pair_name: str, session: Session | None = None, request: gr.Request = None):

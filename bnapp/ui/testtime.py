@@ -5,11 +5,14 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from .. import CLASSES, corruptions, hardware, testtime_plots
-from ..services import UserError, shift, testtime
-from ..services.state import ServerState, Session, get_pair
-from . import text
-from .handlers import open_upload, shown_to_user
+from bnapp import CLASSES
+from bnapp.data import corruptions
+from bnapp.services import UserError, shift, testtime
+from bnapp.services.state import ServerState, Session, get_pair
+from bnapp.system import zerogpu
+from bnapp.ui import text
+from bnapp.ui.figures import testtime as testtime_plots
+from bnapp.ui.handlers import open_upload, shown_to_user
 
 AUTO_CLASS = "(the class it looks least like)"
 
@@ -68,7 +71,7 @@ def layout(state: ServerState, raw_image) -> SimpleNamespace:
 
 def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.State, on) -> None:
     """The tab's events; `on(handler, state)` binds the server state (`app.bind`)."""
-    gpu = hardware.gpu_task
+    gpu = zerogpu.gpu_task
     t.company.click(gpu(on(company, state), 60), [pair, t.image, t.company_class, session],
                     [t.company_plot, t.company_note], api_name="testtime_company")
     t.batch_size.click(gpu(on(batch_size, state), 120), [pair, session], [t.batch_plot, t.batch_note],

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import inspect
 import ipaddress
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 
-from ..services.run_line import RunLine
-from ..services.state import Session
-from .handlers import shown_to_user
+from bnapp.services.run_line import RunLine
+from bnapp.services.state import Session
+from bnapp.ui.handlers import shown_to_user
 
 
 def client_address(request: gr.Request) -> str | None:

@@ -1,0 +1,1 @@
+"""Keeping pairs: checkpoints on disk, the pair menu's loading, the Hugging Face Hub."""

@@ -1,0 +1,1 @@
+"""The machine: which device and precision, ZeroGPU, sharing the cores between requests."""

@@ -1,0 +1,35 @@
+"""ZeroGPU's wrapper on Spaces. There a GPU is attached only while a function decorated with `spaces.GPU`
+runs: `gpu_task` applies that decorator on a ZeroGPU Space (which Hugging Face marks with SPACES_ZERO_GPU,
+as the `spaces` package itself reads it) and is the identity everywhere else -- a CPU, a GPU Space, a
+laptop with `spaces` installed -- so there nothing changes.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set to "true" by Hugging Face on ZeroGPU Spaces only
+
+
+def on_zero_gpu_space() -> bool:
+    """True on a ZeroGPU Space. Read as `spaces.config.Settings` reads it (1, t or true, any case), not
+    from whether `spaces` is installed: it is on every Gradio Space and in the test environment."""
+    value = os.environ.get(ZERO_GPU_ENV)
+    return value is not None and value.lower() in ("1", "t", "true")
+
+
+def gpu_task(fn: F, duration: int = 60) -> F:
+    """`spaces.GPU(duration=...)(fn)` on a ZeroGPU Space, else `fn` itself. `duration` (s) is how long one
+    call may hold the GPU, and how much of the visitor's daily quota must be left for it to start."""
+    if not on_zero_gpu_space():
+        return fn
+    try:
+        import spaces
+    except ImportError:
+        raise RuntimeError(f"{ZERO_GPU_ENV} is set (a ZeroGPU Space) but the `spaces` package is missing: "
+                           "add `spaces` to requirements.txt") from None
+    return spaces.GPU(duration=duration)(fn)

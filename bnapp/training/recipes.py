@@ -1,0 +1,100 @@
+"""What a run is asked to do: named training recipes and the config of one twin-pair run.
+
+A `Recipe` is the optimiser, schedule, augmentation and evaluation of a run; `TrainConfig` adds the
+architecture, seed, data subset and budget. Both are plain data, stored whole in each checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bnapp.data.cifar10 import CIFAR_MEAN, CIFAR_STD
+from bnapp.measure.infer import InputSpec
+from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
+
+TWINS = ("bn", "plain")
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named training recipe. Learning rate and weight decay are PyTorch's, for a mean loss."""
+
+    name: str
+    arch: str  # the architecture the recipe was made for
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adam"
+    lr: float = 0.1
+    batch_size: int = 128
+    epochs: float = 10
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    bn_bias_lr_scale: float = 1.0  # BN biases (beta) learn this much faster; their decay stays the same
+    freeze_bn_weight: bool = False  # keep gamma at 1, as fast CIFAR recipes do
+    bn_momentum: float = 0.1
+    label_smoothing: float = 0.0
+    schedule: str = "constant"  # "constant" or "triangle" (linear warm-up to lr, then linear decay)
+    warmup: float = 0.23  # triangle: fraction of steps spent warming up
+    lr_start: float = 0.2  # triangle: multiples of lr at the first and last step
+    lr_end: float = 0.07
+    translate: int = 0  # augmentation: random shifts of up to this many pixels (reflect padding)
+    flip: bool = False  # augmentation: random horizontal flips
+    standardize: bool = False  # subtract CIFAR-10's mean and divide by its std (else x/255 only)
+    lookahead: bool = False  # average weights every 5 steps from 30% of training, pulled back
+    tta: str = "none"  # evaluation: "flip" averages the logits of each image and its mirror
+    precision: str = "auto"  # "auto" (bf16 where the CPU/GPU is fast at it), "fp32" or "bf16"
+    log_every: int = 0  # steps between loss reports (0: about 20 per epoch)
+    widths: tuple[int, ...] = ModelConfig.widths  # the CNN's block widths (the MLP's are the tutorial's)
+    description: str = ""
+
+    def input_spec(self) -> InputSpec:
+        if self.standardize:
+            return InputSpec(CIFAR_MEAN, CIFAR_STD, self.tta)
+        return InputSpec(tta=self.tta)
+
+    def at_rate(self, lr: float) -> Recipe:
+        """This recipe at another learning rate. PyTorch's weight decay shrinks the weights by lr x wd a
+        step, so the decay is scaled by self.lr / lr to keep that product, the regulariser, the recipe's."""
+        return replace(self, lr=lr, weight_decay=self.weight_decay * self.lr / lr)
+
+
+RECIPES: dict[str, Recipe] = {
+    "tutorial": Recipe(
+        "tutorial", "mlp", optimizer="adam", lr=1e-4, batch_size=10, epochs=5, precision="fp32",
+        log_every=500, description="The tutorial's recipe: Adam lr 1e-4, batch 10, 5 epochs, ToTensor only."),
+    # After airbench94's ideas: batch 1024, Nesterov 0.85, triangular lr, label smoothing 0.2,
+    # fast BN biases, frozen gamma, flip + 2-pixel translation, lookahead, flip+shift TTA. lr 0.3 is the
+    # BN twin's best rate on the validation sweep (checkpoints/README.md); other rates go through `at_rate`.
+    "fast": Recipe(
+        "fast", "cnn", optimizer="sgd", lr=0.3, batch_size=1024, epochs=10, momentum=0.85,
+        weight_decay=1.33e-3, bn_bias_lr_scale=64, freeze_bn_weight=True, bn_momentum=0.4,
+        label_smoothing=0.2, schedule="triangle", translate=2, flip=True, standardize=True,
+        lookahead=True, tta="flip-shift", description="Speed-run CNN recipe (airbench-style), ~10 epochs."),
+    # Ioffe & Szegedy's Figure 1 setting (batch 60, plain SGD). lr 1.0: the plain twin's best accuracy on
+    # 5,000 held-out training images among 0.1, 0.3, 1, 3 (35.8%; docs/science.md).
+    "fig1": Recipe(
+        "fig1", "fig1", optimizer="sgd", lr=1.0, batch_size=60, epochs=3, momentum=0.0, standardize=True,
+        description="Ioffe & Szegedy's Figure 1: 3x100 sigmoid MLP, batch 60, plain SGD."),
+    "quick": Recipe(
+        "quick", "cnn", optimizer="sgd", lr=0.2, batch_size=256, epochs=2, momentum=0.85,
+        weight_decay=5e-4, label_smoothing=0.1, schedule="triangle", flip=True, standardize=True, widths=(16, 32, 64),
+        description="A short CNN run for the browser, sized to a time budget; narrow (16, 32, 64) blocks: on a "
+                    "2-core fp32 CPU the widest gap in a 75 s budget (README, Benchmarks)."),
+}
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "cnn"
+    recipe: Recipe = RECIPES["fast"]
+    placement: str = "before"
+    seed: int = 0
+    train_subset: int = 0  # 0: the whole training set
+    test_subset: int = 0  # 0: the whole test set
+    max_seconds: float = 0  # wall-clock budget; 0: none
+    evals_per_run: int = 0  # also measure test accuracy this many times per run, at log events (0: per epoch only)
+    device: str = "auto"
+    steps: int = 0  # fixed number of steps (0: epochs x steps per epoch); set by a time-budgeted run
+    noisy_bn: bool = False  # also train a third twin: BN with noise after every BN layer (`noisy_bn`)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
