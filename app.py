@@ -6,16 +6,17 @@ import os
 if importlib.util.find_spec("spaces"):  # ZeroGPU Spaces: `spaces` must be imported before torch touches CUDA
     import spaces  # noqa: F401
 
+from bnapp import CHECKPOINTS
 from bnapp.system.precision import precision_choice
 from bnapp.training.limits import TrainLimits
-from bnapp.ui import MAX_FILE_SIZE, ROOT, build_app
+from bnapp.ui import MAX_FILE_SIZE, build_app
 
 if __name__ == "__main__":
     on_spaces = bool(os.environ.get("SPACE_ID"))
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_spaces else "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder of {pair}-bn/{pair}-plain checkpoints")
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS), help="folder of {pair}-bn/{pair}-plain checkpoints")
     p.add_argument("--hub-repo", default=os.environ.get("BNAPP_HUB_REPO"),
                    help="also load the twin pair of this Hub model repo, owner/name ($BNAPP_HUB_REPO)")
     p.add_argument("--hub-revision", default=os.environ.get("BNAPP_HUB_REVISION"),

@@ -18,13 +18,14 @@ from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data.cifar10 import load_cifar10  # noqa: E402
 from bnapp.data.images import Examples  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
-from bnapp.services.training import browser_config, recipe_defaults, train_live  # noqa: E402
+from bnapp.services.training import browser_config, preset, train_live  # noqa: E402
 from bnapp.training.limits import TrainLimits  # noqa: E402
 
 
 def run(state: ServerState, steps: int, budget: float, landscape: bool) -> tuple[float, object]:
-    arch, optimizer, epochs, batch, lr, subset, _ = recipe_defaults("quick")
-    cfg, seconds = browser_config(state.limits, arch, "quick", epochs, batch, lr, optimizer, "before", subset, 0, budget)
+    settings = preset("quick")
+    settings = replace(settings, budget=budget)
+    cfg, seconds = browser_config(state.limits, settings)
     if steps:
         cfg = replace(cfg, steps=steps)
     session = Session()
@@ -49,7 +50,7 @@ def main() -> None:
     print(f"quick preset, {a.steps} steps, 12 evaluations: without measurements {off:.1f} s, with {on:.1f} s: "
           f"x{on / off:.2f} (target <= x1.40)")
     print("  " + last.summary.splitlines()[-1].strip())
-    budget = recipe_defaults("quick")[-1]
+    budget = preset("quick").budget
     took, last = run(state, 0, budget, True)
     print(f"quick preset with its {budget:g} s budget and the measurements: click to summary {took:.1f} s "
           f"(target: inside the budget)")

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, app_process, cpu_seconds, data_path, machine_line  # noqa: E402
+from bench.common import app_process, cpu_seconds, data_path, machine_line  # noqa: E402
+from bnapp import EXAMPLES  # noqa: E402
 
 # The run the load competes with: the CNN's quick preset over 8,000 images, no budget (its steps are fixed)
 RUN = dict(arch="cnn", recipe="quick", epochs=4, batch_size=256, lr=0.2, optimizer="sgd", placement="before",
@@ -61,7 +62,7 @@ def main() -> None:
     print(machine_line())
     from gradio_client import Client, handle_file
 
-    examples = sorted((ROOT / "examples").glob("*.png"))
+    examples = sorted(EXAMPLES.glob("*.png"))
     with app_process() as (url, server_pid):
         trainer = Client(url, verbose=False)
         progress_at = output_index(trainer, "/train", "progress")

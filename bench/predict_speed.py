@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from bench.common import ROOT, app_process, machine_line  # noqa: E402
+from bench.common import app_process, machine_line  # noqa: E402
+from bnapp import CHECKPOINTS, EXAMPLES
 from bnapp.data.images import image_tensor, open_image, to_model_input  # noqa: E402
 from bnapp.measure import infer  # noqa: E402
 from bnapp.nets.fold import fold_bn  # noqa: E402
@@ -70,7 +71,7 @@ def client_floor(example: Path, n: int, **client_options) -> list[float]:
 def pair_on(device: torch.device, precision: str) -> Pair:
     """The shipped CNN pair on `device`, predicting in `precision` (BN folded into the copies)."""
     os.environ["BNAPP_PRECISION"] = precision
-    loaded = load_pairs(ROOT / "checkpoints").pairs["cnn"]
+    loaded = load_pairs(CHECKPOINTS).pairs["cnn"]
     return Pair(loaded.name, {t: m.to(device) for t, m in loaded.models.items()}, loaded.metadata)
 
 
@@ -130,7 +131,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     a = ap.parse_args()
     print(machine_line())
-    example = sorted((ROOT / "examples").glob("*.png"))[0]
+    example = sorted(EXAMPLES.glob("*.png"))[0]
     for device in [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []):
         server_side(device, example, a.n)
     print(f"app.py predicts in {prediction_precision(machine.device())} on {machine.device().type} here "

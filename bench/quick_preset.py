@@ -21,15 +21,15 @@ from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data.cifar10 import load_cifar10  # noqa: E402
 from bnapp.data.images import Examples  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
-from bnapp.services.training import browser_config, recipe_defaults, train_live  # noqa: E402
+from bnapp.services.training import browser_config, preset, train_live  # noqa: E402
 from bnapp.system import machine  # noqa: E402
 from bnapp.training.limits import TrainLimits  # noqa: E402
 
 
 def run(state: ServerState, precision: str, widths: tuple[int, ...] | None) -> None:
     os.environ["BNAPP_PRECISION"] = precision  # what the final report predicts in, as Compare would
-    arch, optimizer, epochs, batch, lr, subset, budget = recipe_defaults("quick")
-    cfg, seconds = browser_config(state.limits, arch, "quick", epochs, batch, lr, optimizer, "before", subset, 0, budget)
+    settings = preset("quick")
+    cfg, seconds = browser_config(state.limits, settings)
     cfg = replace(cfg, recipe=replace(cfg.recipe, precision=precision, widths=widths or cfg.recipe.widths))
     session = Session()
     t0 = time.perf_counter()

@@ -13,17 +13,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
+from bnapp import CHECKPOINTS  # noqa: E402
 from bnapp.data.cifar10 import load_test_set  # noqa: E402
 from bnapp.measure import stats  # noqa: E402
 from bnapp.store.pairs import load_pairs  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     print(machine_line())
     x_test, _ = load_test_set(data_path())
-    pairs = load_pairs(ROOT / "checkpoints").pairs
+    pairs = load_pairs(CHECKPOINTS).pairs
     for name in ("cnn", "mlp"):
         pair = pairs[name]
         specs = {t: pair.spec(t) for t in pair.models}

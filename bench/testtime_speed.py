@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, data_path, machine_line  # noqa: E402
+from bench.common import data_path, machine_line  # noqa: E402
+from bnapp import CHECKPOINTS
 from bnapp.data import corruptions  # noqa: E402
 from bnapp.data.cifar10 import load_test_set  # noqa: E402
 from bnapp.services import shift, testtime  # noqa: E402
@@ -42,7 +43,7 @@ def main() -> None:
     a = p.parse_args()
     print(machine_line())
     pool = ImagePool(*load_test_set(data_path()), source="the CIFAR-10 test set")
-    pair = load_pairs(ROOT / "checkpoints").pairs[a.pair]
+    pair = load_pairs(CHECKPOINTS).pairs[a.pair]
     images, labels, batch = shift.sample(pool, shift.DEFAULT_IMAGES)
 
     def three_variants() -> dict:

@@ -9,18 +9,16 @@ Needs a token with write access: $HF_TOKEN or `hf auth login`. Load it back with
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from bnapp import CHECKPOINTS
 from bnapp.store.hub import HubError, push_pair
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bnapp.push", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", required=True, help="Hub model repo, owner/name (created if missing)")
-    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder holding PAIR-bn/PAIR-plain files")
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS), help="folder holding PAIR-bn/PAIR-plain files")
     p.add_argument("--pair", default="cnn", help="pair name: the PAIR in PAIR-bn.safetensors (default cnn)")
     p.add_argument("--revision", default=None, help="branch to commit to (default main)")
     p.add_argument("--private", action="store_true", help="create the repo private")

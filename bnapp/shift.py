@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from bnapp import CHECKPOINTS
 from bnapp.data import corruptions
 from bnapp.data.cifar10 import DatasetError, load_test_set, resolve_path
 from bnapp.measure.reports import interval
@@ -16,14 +16,12 @@ from bnapp.services import UserError, shift
 from bnapp.services.testtime import ImagePool
 from bnapp.store.pairs import load_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bnapp.shift", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--pair", default="cnn", help="pair name in the checkpoint folder (cnn, mlp, ...)")
-    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder holding NAME-bn/NAME-plain")
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS), help="folder holding NAME-bn/NAME-plain")
     p.add_argument("--corruption", nargs="+", choices=corruptions.CORRUPTIONS, default=list(corruptions.CORRUPTIONS))
     p.add_argument("--severity", nargs="+", type=int, choices=corruptions.SEVERITIES, default=list(corruptions.SEVERITIES))
     p.add_argument("--images", type=int, default=2000, help="random test images (a multiple of 256 is used)")

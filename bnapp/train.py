@@ -12,8 +12,9 @@ from pathlib import Path
 from bnapp.data.cifar10 import DatasetError, load_cifar10
 from bnapp.nets.models import ARCHS, PLACEMENTS
 from bnapp.services.experiments import loss_line
+from bnapp.system.precision import PRECISIONS
 from bnapp.training.engine import PairTrainer
-from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
+from bnapp.training.recipes import OPTIMIZERS, RECIPES, TWINS, TrainConfig, default_recipe
 from bnapp.training.runs import finish, save_run
 
 
@@ -30,12 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None,
                    help="override the recipe's learning rate (both twins; lr x weight decay stays the recipe's)")
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default=None, help="override the recipe's optimizer")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the recipe's optimizer")
     p.add_argument("--placement", choices=PLACEMENTS, default="before", help="BN before or after the ReLU")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and augmentation")
     p.add_argument("--train-subset", type=int, default=0, help="train on this many images (0: all)")
     p.add_argument("--test-subset", type=int, default=0, help="evaluate on this many test images (0: all)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="override the recipe's precision")
+    p.add_argument("--precision", choices=PRECISIONS, default=None, help="override the recipe's precision")
     p.add_argument("--max-seconds", type=float, default=0, help="stop after this much training time (0: no limit)")
     p.add_argument("--steps", type=int, default=0, help="train exactly this many steps (0: the recipe's epochs)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    recipe = RECIPES[a.recipe or ("tutorial" if a.arch == "mlp" else "fast")]
+    recipe = RECIPES[a.recipe or default_recipe(a.arch)]
     recipe = recipe.at_rate(a.lr) if a.lr is not None else recipe
     overrides = {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size,
                                         optimizer=a.optimizer, precision=a.precision).items() if v is not None}

@@ -119,6 +119,7 @@ def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic
     assert "choice" not in meta  # only with --chosen-by
 
 
+@pytest.mark.slow
 def test_a_pair_chosen_on_validation_records_the_split_and_the_rule(synthetic_npz, tmp_path, capsys):
     """Issue 15: the JSON records the validation split and the rule that chose the runs' rate; runs trained at
     different rates are refused."""

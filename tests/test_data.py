@@ -35,6 +35,7 @@ def test_bad_datasets_give_one_clear_message(tmp_path, case):
     assert str(p) in str(e.value) and "--data" in str(e.value)
 
 
+@pytest.mark.slow
 def test_torchvision_failure_is_explained(tmp_path, monkeypatch):
     import torchvision.datasets
 

@@ -78,6 +78,7 @@ def all_on_meta(model: torch.nn.Module) -> bool:
     return all(t.is_meta for t in [*model.parameters(), *model.buffers()])
 
 
+@pytest.mark.slow
 def test_the_stand_in_refuses_what_a_gpu_refuses(on_meta):
     x = torch.ones(2, 3, device="meta")
     with pytest.raises(RuntimeError, match="not on the expected device meta"):
@@ -126,6 +127,7 @@ def test_activation_statistics_on_the_models_device(on_meta, arch, mode):
     assert evolution.snapshot_pair(models, InputSpec(), images(), unit)["plain"]["unit"] == unit  # training's probe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,recipe", [("mlp", "tutorial"), ("cnn", "fast")])
 def test_training_steps_and_evaluations_on_the_configured_device(on_meta, synthetic_npz, arch, recipe):
     data = load_cifar10(synthetic_npz)
@@ -140,6 +142,7 @@ def test_training_steps_and_evaluations_on_the_configured_device(on_meta, synthe
     assert all(all_on_meta(t.model) and t.test_accuracy is not None and t.report for t in trainer.twins.values())
 
 
+@pytest.mark.slow
 def test_experiments_on_the_configured_device(on_meta, synthetic_npz):
     data = load_cifar10(synthetic_npz)
     base = TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=1, batch_size=64), device="meta")
@@ -148,6 +151,7 @@ def test_experiments_on_the_configured_device(on_meta, synthetic_npz):
     assert [item[-1].kind for item in experiments.placement_runs(base, data, seeds=(0,))].count("done") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_test_time_views_on_the_pairs_device(on_meta, arch):
     """Test images stay on the CPU (where the app keeps them) and go to the model's device for BN

@@ -11,7 +11,7 @@ from bnapp.nets.models import build_pair
 from bnapp.services import activations, prediction
 from bnapp.services.prediction import NO_ANSWER
 from bnapp.store.pairs import Pair
-from bnapp.ui.figures.plots import class_probabilities
+from bnapp.ui.figures.compare import class_probabilities
 
 SMALL = (8, 16, 16)
 
@@ -64,7 +64,7 @@ def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
 
 def test_the_training_curves_keep_the_scale_of_the_start_when_a_twin_blows_up():
     from bnapp.services.training import RunLog
-    from bnapp.ui.figures.plots import training_curves
+    from bnapp.ui.figures.training import training_curves
 
     log = RunLog(steps=[10, 20, 30], loss={"bn": [2.2, 1.5, 1.2], "plain": [2.3, 4e3, 2.5e25]},
                  eval_steps=[30], test_acc={"bn": [0.5], "plain": [0.1]}, diverged={"bn": None, "plain": 30})

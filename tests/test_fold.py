@@ -6,6 +6,7 @@ import torch
 from conftest import images, trained_looking
 from torch import nn
 
+from bnapp import CHECKPOINTS
 from bnapp.data.cifar10 import balanced_sample, load_cifar10
 from bnapp.measure import infer
 from bnapp.measure.infer import InputSpec
@@ -23,6 +24,7 @@ def max_logit_difference(a: nn.Module, b: nn.Module, x: torch.Tensor, spec: Inpu
     return float((infer.logits(a, x, spec) - infer.logits(b, x, spec)).abs().max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 @pytest.mark.parametrize("placement", ["before", "after"])
 def test_folded_logits_match_the_model(arch, placement):
@@ -34,6 +36,7 @@ def test_folded_logits_match_the_model(arch, placement):
     assert max_logit_difference(model, folded, images(), InputSpec(tta="flip-shift")) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_a_negative_gamma_after_a_pool_is_not_folded_and_the_rest_still_match(monkeypatch):
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     with torch.no_grad():  # max-pool, then negative scales on channels whose outputs pass the ReLU
@@ -68,6 +71,7 @@ def test_folding_adds_a_bias_where_the_op_had_none_and_keeps_the_model():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+@pytest.mark.slow
 def test_bf16_copies_are_folded_before_the_cast():
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     cast = infer.for_inference(model, "bf16")
@@ -77,14 +81,13 @@ def test_bf16_copies_are_folded_before_the_cast():
 
 @pytest.mark.realdata
 def test_shipped_pairs_fold_within_tolerance_on_real_test_images(real_data_path, monkeypatch):
-    from conftest import ROOT
 
     from bnapp.store.pairs import load_pairs
 
     monkeypatch.setenv("BNAPP_PRECISION", "fp32")
     data = load_cifar10(real_data_path)
-    x = data.x_test[balanced_sample(data.y_test, 1000, seed=0)]
-    pairs = load_pairs(ROOT / "checkpoints").pairs
+    x = data.x_test[balanced_sample(data.y_test, 250, seed=0)]
+    pairs = load_pairs(CHECKPOINTS).pairs
     assert set(pairs) >= {"mlp", "cnn"}
     for name, pair in pairs.items():  # the plain twins have no BN: their copies differ only in memory format
         assert bn_units(pair.predictors["bn"]) == [] and bn_units(pair.models["bn"]) != []

@@ -16,17 +16,31 @@ from conftest import ROOT
 
 from bnapp.system import machine, sharing, zerogpu
 
-# build_app's GPU events: handler -> the seconds it asks ZeroGPU for. `max_seconds` is the server's
-# training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100 to show the durations follow it.
+# build_app's GPU events: API name -> the handler it calls. What each asks ZeroGPU for is `events.GPU_CALLS`,
+# where `max_seconds` is the server's training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100.
 MAX_SECONDS = 100
-GPU_EVENTS = {"predict": ("compare", 20), "predict_many": ("compare_many", 30), "activations": ("activations", 30),
-              "train": ("train_run", MAX_SECONDS + 120), "lr_sweep": ("run_lr_sweep", 600),
-              "placement": ("run_placement", 600), "figure1": ("run_figure1", 600), "noisy_bn": ("run_noisy_bn", 600),
-              "tutorial_table": ("run_tutorial_table", MAX_SECONDS + 60),
-              "testtime_company": ("company", 60), "testtime_batch_size": ("batch_size", 120),
-              "testtime_shift": ("distribution_shift", 30), "testtime_severities": ("severities", 120),
-              "testtime_upload": ("own_images", 60),
-              "(first_look)": ("first_look", 30), "(open_page)": ("open_page", 30)}  # unnamed: the first screens
+GPU_HANDLERS = {"predict": "compare", "predict_many": "compare_many", "activations": "activations",
+                "train": "train_run", "lr_sweep": "run_lr_sweep", "placement": "run_placement", "figure1": "run_figure1",
+                "noisy_bn": "run_noisy_bn", "tutorial_table": "run_tutorial_table", "testtime_company": "company",
+                "testtime_batch_size": "batch_size", "testtime_shift": "distribution_shift",
+                "testtime_severities": "severities", "testtime_upload": "own_images",
+                "(first_look)": "first_look", "(open_page)": "open_page"}  # unnamed: the first screens
+
+
+def gpu_events() -> dict[str, tuple[str, int]]:
+    from bnapp.training.limits import TrainLimits
+    from bnapp.ui.events import GPU_CALLS
+
+    limits = TrainLimits(max_seconds=MAX_SECONDS)
+    assert set(GPU_CALLS) == set(GPU_HANDLERS)
+    return {name: (handler, GPU_CALLS[name].duration(limits)) for name, handler in GPU_HANDLERS.items()}
+
+
+def innermost(fn):
+    """The handler a wrapped event function calls in the end (each wrapper keeps `__wrapped__`)."""
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
 
 
 def test_device_is_cuda_when_present_else_cpu():
@@ -64,20 +78,17 @@ def event_functions(demo) -> dict[str, object]:
             if isinstance(f.api_name, str)}
 
 
+@pytest.mark.slow
 def test_without_zero_gpu_nothing_is_wrapped_though_spaces_is_installed(monkeypatch, recorded_spaces_gpu, app_env):
-    from bnapp.ui import build_app, handlers, links, testtime
+    from bnapp.ui import build_app
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     root, _, ckpt = app_env
     functions = event_functions(build_app(ckpt, root / "examples"))
     assert recorded_spaces_gpu == []  # ZeroGPU's decorator is never even consulted
-    modules = (handlers, testtime, links)
-    for api_name, (handler, _) in GPU_EVENTS.items():
+    for api_name, handler in GPU_HANDLERS.items():
         if not api_name.startswith("("):
-            chain = [functions[api_name]]  # the handler, or the run line's wrapper around it
-            while hasattr(chain[-1], "__wrapped__"):
-                chain.append(chain[-1].__wrapped__)
-            assert any(g is getattr(m, handler, None) for g in chain[:3] for m in modules), api_name
+            assert innermost(functions[api_name]).__name__ == handler, api_name
 
 
 def test_zero_gpu_without_the_spaces_package_is_an_error_at_start(monkeypatch):
@@ -122,7 +133,7 @@ def recording_gpu(*args, **kwargs):
 
 spaces.GPU = recording_gpu
 from bnapp.services.state import Session
-from bnapp.ui import build_app, handlers, links, testtime
+from bnapp.ui import build_app
 
 events = {}
 for f in build_app(checkpoints, examples).fns.values():
@@ -135,8 +146,7 @@ for f in build_app(checkpoints, examples).fns.values():
         chain.append(fn)
         fn = getattr(fn, "__wrapped__", None)
     gpu = next((g for g in chain if id(g) in asked), None)  # what spaces.GPU returned (wrappers copy its attributes)
-    handler = next((name for g in chain for module in (handlers, testtime, links) for name in dir(module)
-                    if getattr(module, name) is g), None)
+    handler = chain[-1].__name__  # the handler itself, under all its wrappers
     # What spaces hands its forked GPU worker on each call: the call's inputs, pickled (ForkingPickler);
     # a session in the middle of a run included.
     busy = Session()
@@ -177,7 +187,7 @@ def test_on_zero_gpu_app_py_imports_spaces_before_torch(zero_gpu_start):
 def test_on_zero_gpu_each_gpu_event_is_wrapped_by_spaces_with_its_duration(zero_gpu_start):
     events = zero_gpu_start["events"]
     wrapped = {name: (e["handler"], e["duration"]) for name, e in events.items() if e["zerogpu"]}
-    assert wrapped == GPU_EVENTS
+    assert wrapped == gpu_events()
     assert {"stop", "load_hub", "push"} <= set(events) - set(wrapped)  # no GPU work: never wrapped
     in_line = {"train", "lr_sweep", "placement", "figure1", "noisy_bn", "tutorial_table"}
     assert {name for name, e in events.items() if e["line_outside_gpu"] and e["zerogpu"]} == in_line  # no quota spent waiting

@@ -14,7 +14,7 @@ from conftest import ROOT, free_port
 from fakehub import TOKEN
 from huggingface_hub import ModelCard, constants
 
-from bnapp import push
+from bnapp import CHECKPOINTS, EXAMPLES, push
 from bnapp.store import hub
 from bnapp.store.pairs import load_hub_pairs, load_pairs
 
@@ -112,7 +112,7 @@ def test_push_needs_a_token_and_a_complete_pair(fake_hub, pair_dir):
     with pytest.raises(hub.HubError, match="missing mlp-plain.safetensors"):
         hub.push_pair(pair_dir, "mlp", "alice/x", token=TOKEN)
     with pytest.raises(hub.HubError, match="Could not push"):
-        hub.push_pair(ROOT / "checkpoints", "mlp", "alice/x", token="hf_wrong")
+        hub.push_pair(CHECKPOINTS, "mlp", "alice/x", token="hf_wrong")
     assert "alice/x" not in fake_hub.repos
 
 
@@ -166,7 +166,7 @@ def test_app_loads_hub_pairs_pushes_a_run_and_survives_a_missing_repo(fake_hub, 
     proc, out = _start_app(env, port)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        image = handle_file(str(sorted((ROOT / "examples").glob("*.png"))[0]))
+        image = handle_file(str(sorted(EXAMPLES.glob("*.png"))[0]))
         bn, plain, *_ = client.predict(image, "alice/for-app:mlp", api_name="/predict")
         assert abs(sum(c["confidence"] for c in bn["confidences"]) - 1) < 1e-4 and plain["label"]
         assert "alice/for-app:mlp" in out

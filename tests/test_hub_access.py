@@ -13,7 +13,8 @@ from bnapp.services import UserError
 from bnapp.services.hub_access import HubAccess, load_into_session, push_last_run
 from bnapp.services.state import Session
 from bnapp.store import hub
-from bnapp.ui import handlers as h
+from bnapp.ui.header import load_from_hub
+from bnapp.ui.tabs.train import push_run
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ def test_space_push_with_a_visitor_token_goes_as_the_visitor(fake_hub, space, se
     assert "alice" not in users(fake_hub, before) and "alice/owner-models" not in fake_hub.repos
 
 
+@pytest.mark.slow
 def test_space_private_repos_need_the_visitors_own_access_even_when_cached(fake_hub, space, pair_dir):
     hub.push_pair(pair_dir, "mlp", "alice/secret", token=TOKEN, private=True)
     hub.push_pair(pair_dir, "mlp", "alice/owner-pair", token=TOKEN, private=True)
@@ -102,11 +104,11 @@ def test_handlers_take_the_visitors_oauth_token(fake_hub, space, session, tmp_pa
 
     state = ServerState({}, Examples.load(tmp_path), hub_access=space)
     with pytest.raises(gr.Error, match="never pushes with its owner's token"):
-        h.push_run(state, session, "alice/x", False)
+        push_run(state, session, "alice/x", False)
     login = gr.OAuthToken(token=VISITOR_TOKEN, scope="write-repos", expires_at=int(time.time()) + 60)
-    assert "as you" in h.push_run(state, session, f"{VISITOR}/run", False, login)
+    assert "as you" in push_run(state, session, f"{VISITOR}/run", False, login)
     assert VISITOR in users(fake_hub) and "alice" not in users(fake_hub)
-    _, note = h.load_from_hub(state, session, "alice/nothing-here", "")
+    _, note = load_from_hub(state, session, "alice/nothing-here", "")
     assert "if it is private, sign in with Hugging Face" in note
 
 

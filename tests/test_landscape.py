@@ -72,6 +72,7 @@ def final_state(trainer: PairTrainer) -> dict[str, dict[str, torch.Tensor]]:
     return {n: {k: v.clone() for k, v in t.model.state_dict().items()} for n, t in trainer.twins.items()}
 
 
+@pytest.mark.slow
 def test_a_run_with_landscape_measurements_is_the_run_without_them_bit_for_bit(synthetic_npz):
     data = load_cifar10(synthetic_npz)
     cfg = tiny_cfg(noisy_bn=True)  # the noisy twin draws random noise: the measurement must not shift its draws
@@ -101,6 +102,7 @@ def test_noisy_bn_is_the_identity_in_eval_mode_and_new_noise_every_training_step
     assert ((ratio > 0.49) & (ratio < 1.51)).all()  # a per-channel scale in [0.5, 1.5]
 
 
+@pytest.mark.slow
 def test_the_noisy_twin_starts_as_the_bn_twin_and_leaves_bn_and_plain_untouched(synthetic_npz):
     models = build_pair("cnn", seed=0, widths=(8, 16, 16))
     copy_ = noisy_copy(models["bn"])

@@ -1,7 +1,7 @@
 """Server-side limits on what a training request may ask for."""
 import pytest
 
-from bnapp.training.limits import TrainLimits
+from bnapp.training.limits import TrainLimits, TrainSettings
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -14,7 +14,7 @@ def test_limits_refuse_bad_values(field, value, message):
                 train_subset=256, seed=0)
     args[field] = value
     with pytest.raises(ValueError, match=message):
-        TrainLimits().config(**args)
+        TrainLimits().config(TrainSettings(**args))
 
 
 def test_limits_come_from_the_environment(monkeypatch):
@@ -23,7 +23,7 @@ def test_limits_come_from_the_environment(monkeypatch):
     got = TrainLimits.from_env()
     assert got.max_epochs == 2 and got.max_batch == 64 and got.max_seconds == TrainLimits().max_seconds
     with pytest.raises(ValueError, match="BNAPP_MAX_EPOCHS"):
-        got.config("mlp", "tutorial", 3, 32, 1e-3, "adam", "before", 256, 0)
+        got.config(TrainSettings("mlp", "tutorial", 3, 32, 1e-3, "adam", "before", 256, 0))
 
 
 @pytest.mark.parametrize("var,value", [("BNAPP_MAX_SECONDS", "not a number"), ("BNAPP_MAX_LR", "-1"),

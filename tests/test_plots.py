@@ -6,7 +6,7 @@ import json
 import plotly.graph_objects as go
 
 from bnapp import CLASSES
-from bnapp.ui.figures import plots
+from bnapp.ui.figures import compare as plots
 
 
 def test_unvalidated_bar_chart_equals_the_validated_one():

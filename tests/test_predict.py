@@ -155,6 +155,7 @@ def test_requests_waiting_for_the_cores_are_answered_by_one_pass(monkeypatch):
             assert torch.allclose(got[twin], want[twin], atol=1e-5 if pair.precision == "fp32" else 1e-2)
 
 
+@pytest.mark.slow
 def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeypatch):
     models = {t: m.eval() for t, m in build_pair("cnn", seed=2).items()}
     meta = {t: base_metadata(ModelConfig("cnn", t == "bn"), InputSpec(tta="flip-shift"))

@@ -11,7 +11,7 @@ from bnapp.data.cifar10 import balanced_sample, load_cifar10
 from bnapp.nets.models import ModelConfig, build_model
 from bnapp.services import experiments as exp
 from bnapp.services.training import RunLog
-from bnapp.training.limits import TrainLimits
+from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TrainConfig
 
 
@@ -61,7 +61,7 @@ def test_the_sweep_keeps_lr_times_weight_decay_fixed(monkeypatch):
 def test_the_cli_and_the_train_tab_keep_lr_times_weight_decay_too():
     fast = RECIPES["fast"]
     cli = train.config_from_args(train._parser().parse_args(["--arch", "cnn", "--out", "x", "--lr", "0.1"])).recipe
-    tab = TrainLimits().config("cnn", "fast", 1, 256, 0.1, "sgd", "before", 1024, 0).recipe
+    tab = TrainLimits().config(TrainSettings("cnn", "fast", 1, 256, 0.1, "sgd", "before", 1024, 0)).recipe
     for r in (cli, tab):
         assert r.lr == 0.1 and r.lr * r.weight_decay == pytest.approx(fast.lr * fast.weight_decay)
     assert RECIPES["fast"].at_rate(fast.lr) == fast

@@ -129,11 +129,12 @@ def test_a_prediction_whose_answer_never_comes_times_out(monkeypatch):
     assert finished and isinstance(out[0], FutureTimeout)
 
 
-@pytest.mark.parametrize("recipe", sorted(RECIPES))
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "fast" else r for r in sorted(RECIPES)])
 def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
-    arch, optimizer, epochs, batch, lr, _, _ = training.recipe_defaults(recipe)
-    cfg, _ = training.browser_config(server_state.limits, arch, recipe, epochs, min(batch, 64), lr, optimizer, "before",
-                                     128, 0)
+    settings = training.preset(recipe)
+    arch = settings.arch
+    cfg, _ = training.browser_config(server_state.limits, replace(settings, batch_size=min(settings.batch_size, 64),
+                                                                  train_subset=128, budget=0))
     session = S.Session()
     final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
     assert final.pair_name in session.pairs and session.pairs[final.pair_name].metadata["bn"]["arch"] == arch
@@ -185,21 +186,23 @@ def test_the_app_opens_on_the_pair_at_the_plain_nets_best_rate_when_shipped():
 def test_a_link_keeps_what_passes_its_checks_and_names_what_it_drops(tmp_path):
     from bnapp.services import links
 
+    TABS, EXPERIMENTS = ["compare", "train"], ["sweep", "noisy"]
     state = S.ServerState({"cnn": S.Pair("cnn", build_pair("cnn"), {t: {"input": InputSpec().to_dict()}
                                                                      for t in ("bn", "plain")})},
                           S.Examples(), limits=TrainLimits())
     link = links.parse({"tab": "train", "pair": "cnn", "layer": "block2a", "mode": "train", "n": "64", "lr": "0.05",
-                        "severity": "3", "experiment": "noisy", "budget": "60"}, state)
+                        "severity": "3", "experiment": "noisy", "budget": "60"}, state, TABS, EXPERIMENTS)
     assert link.values == dict(tab="train", pair="cnn", layer="block2a", mode="train", n=64, lr=0.05, severity=3,
                                experiment="noisy", budget=60.0) and link.note == ""
     bad = links.parse({"tab": "nowhere", "pair": "../etc", "layer": "layer9", "n": "2.5", "lr": "1e9", "seed": "x",
-                       "budget": "nan", "foo": "1"}, state)
+                       "budget": "nan", "foo": "1"}, state, TABS, EXPERIMENTS)
     assert bad.values == {}
-    for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)", "n='2.5' (not a whole number)",
-                 "lr='1e9' (must be between", "seed='x' (not a number)", "budget='nan'", "unknown setting 'foo'"):
+    for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)", "n='2.5' (number of test images must be a whole number",
+                 "lr='1e9' (learning rate must be between", "seed='x' (seed must be a number", "budget='nan'", "unknown setting 'foo'"):
         assert part in bad.note, (part, bad.note)
 
 
+@pytest.mark.slow
 def test_finished_runs_are_kept_for_the_overlay_and_listed_by_their_settings(server_state):
     session = S.Session()
     cfg = replace(tiny_mlp_cfg(), seed=3)
@@ -210,6 +213,6 @@ def test_finished_runs_are_kept_for_the_overlay_and_listed_by_their_settings(ser
     assert label.startswith("run1-mlp: mlp tutorial, adam lr") and "seed 3" in label and "BN " in label
     chosen = training.overlay_runs(session, [label])
     assert [r.name for r in chosen] == ["run1-mlp"] and chosen[0].log.eval_steps
-    from bnapp.ui.figures import plots
+    from bnapp.ui.figures import training as plots
     fig = plots.overlay([(r.name, r.log) for r in session.finished])
     assert {d.name for d in fig.data} == {"run1-mlp, BN", "run1-mlp, plain", "run2-mlp, BN", "run2-mlp, plain"}

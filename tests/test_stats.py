@@ -70,8 +70,9 @@ def test_train_mode_refuses_a_single_image():
         stats.record(build_pair("mlp")["bn"], images(1), InputSpec(), "train")
 
 
+@pytest.mark.slow
 def test_figures_build_for_both_architectures_and_the_plain_twin():
-    from bnapp.ui.figures import plots
+    from bnapp.ui.figures import activations as plots
 
     for arch in ("mlp", "cnn"):
         pair = build_pair(arch)
@@ -104,7 +105,7 @@ def assert_percentiles_match_numpy(got: dict[int, float], values: np.ndarray, wh
         assert lo - slack <= got[p] <= hi + slack, (where, p, got[p], lo, hi)
 
 
-@pytest.mark.parametrize("n", [1, 16, 32, 64, 256, 1024])
+@pytest.mark.parametrize("n", [1, 16, pytest.param(64, marks=pytest.mark.slow), pytest.param(256, marks=pytest.mark.slow), pytest.param(1024, marks=pytest.mark.slow)])
 def test_percentiles_match_numpy_for_every_layer_of_a_cnn(n):
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     seen: dict[str, dict[str, np.ndarray]] = {}

@@ -152,6 +152,7 @@ def few_sizes(monkeypatch):
     monkeypatch.setattr(testtime, "SIZES", (1, 2, 4, 8))
 
 
+@pytest.mark.slow
 def test_test_time_views_never_touch_the_loaded_pair(tmp_path, few_sizes):
     pair, pool = tiny_pair(), class_grouped_pool()
     preds, raw, state, modes = _snapshot(pair)
@@ -196,6 +197,7 @@ def test_company_view_copies_of_itself_in_batchnorm1d_lose_the_image(few_sizes):
         testtime.company(pair, pool.images[0], pool, company_class="unicorn")
 
 
+@pytest.mark.slow
 def test_accuracy_against_batch_size_is_measured_and_cached(few_sizes):
     pair, pool = tiny_pair(), class_grouped_pool(per_class=60)
     calls = []
@@ -207,6 +209,7 @@ def test_accuracy_against_batch_size_is_measured_and_cached(few_sizes):
     assert curve.pm(0.5) == pytest.approx(1.96 * (0.25 / 600) ** 0.5)
 
 
+@pytest.mark.slow
 def test_shift_view_measures_every_variant_on_the_same_images():
     pair, pool = tiny_pair(), class_grouped_pool()
     v = shift.shift(pair, pool, "contrast", 5, prior=8, n=100)
@@ -218,8 +221,8 @@ def test_shift_view_measures_every_variant_on_the_same_images():
     again = shift.shift(pair, pool, "contrast", 5, prior=8, n=100)
     assert again.clean == {k: a[0] for k, a in curve.accuracy.items()}  # the same images, clean
     assert again.accuracy == v.accuracy  # seeded: the same corrupted images
-    # the mix interpolates: a huge prior is the running statistics, 0 is the batch alone
-    far = shift.shift(pair, pool, "contrast", 5, prior=1e6, n=100)
+    # the mix interpolates: the largest prior is (nearly) the running statistics, 0 is the batch alone
+    far = shift.shift(pair, pool, "contrast", 5, prior=shift.PRIOR.high, n=100)
     assert far.accuracy["mixed"] == pytest.approx(far.accuracy["running"], abs=0.01)
     alone = shift.shift(pair, pool, "contrast", 5, prior=0, n=100)
     assert alone.accuracy["mixed"] == alone.accuracy["adapted"]
@@ -251,6 +254,7 @@ def test_own_batch_uses_every_readable_file_and_names_the_others(tmp_path):
         shift.own_batch(pair, [paths[0]] * 257)
 
 
+@pytest.mark.slow
 def test_the_shift_command_prints_the_table_and_refuses_what_it_cannot_do(synthetic_npz, tmp_path, capsys):
     from bnapp.shift import main
 

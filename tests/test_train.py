@@ -1,6 +1,7 @@
 import json
 from dataclasses import replace
 
+import pytest
 import torch
 
 from bnapp import evaluate, train
@@ -15,6 +16,7 @@ def tiny_cfg(arch="mlp", recipe="tutorial", **kw):
     return recipes.TrainConfig(arch, r, seed=0)
 
 
+@pytest.mark.slow
 def test_lockstep_twins_see_identical_batches(synthetic_npz):
     data = load_cifar10(synthetic_npz)
     trainer = PairTrainer(tiny_cfg("cnn", "fast", epochs=1, batch_size=64, precision="fp32"), data)

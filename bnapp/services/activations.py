@@ -12,8 +12,10 @@ from bnapp.measure.stats import LayerStats
 from bnapp.services import UserError
 from bnapp.store.pairs import Pair
 from bnapp.system import sharing
+from bnapp.training.limits import SEED, Bound
 
 SOURCES = ("CIFAR-10 test images", "my image (Compare tab)")
+BATCH_IMAGES = Bound("number of test images", 1, stats.MAX_BATCH, whole=True)
 DEFAULT_LAYER_INDEX = 3  # the fourth unit: deep enough that the plain twin's drift shows
 
 
@@ -44,11 +46,9 @@ def batch_of(source: str, n, seed, test_images: torch.Tensor | None, test_source
     if source != SOURCES[0]:
         raise UserError(f"Batch must be one of {SOURCES}.")
     try:
-        n, seed = int(n), int(seed)
-    except (TypeError, ValueError):
-        raise UserError("Batch size and seed must be whole numbers.") from None
-    if not 1 <= n <= stats.MAX_BATCH:
-        raise UserError(f"Batch size must be between 1 and {stats.MAX_BATCH}.")
+        n, seed = BATCH_IMAGES.check(n), SEED.check(seed)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     if test_images is None:
         raise UserError("No test images available.")
     return stats.sample(test_images, n, seed), f"{n} of {test_source}"

@@ -48,13 +48,23 @@ class Plan:
                 f"{self.eval_seconds:.2f} s an evaluation, {self.calibration_seconds:.1f} s to measure")
 
 
-def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int, probe=None) -> tuple[TrainConfig, Plan]:
-    """`cfg` with `steps` and `train_subset` chosen so that the run (after this measurement) ends
-    within `budget` seconds of the moment this was called. `probe` is what the run records at each evaluation."""
+@dataclass(frozen=True)
+class Timings:
+    """What one phase of a run costs on this machine, in seconds (measured by `measure`)."""
+
+    set_up: float  # building the twins and the trainer
+    step: float  # one training step of both twins
+    evaluation: float  # one evaluation of both twins, with what the run records at it
+    final_report: float  # the final test report
+    per_image: float  # normalising one training image, done once before the first step
+    calibration: float  # the whole measurement, which the budget pays for too
+
+
+def measure(cfg: TrainConfig, data: Cifar10, probe=None) -> Timings:
+    """Train a few throwaway steps of the very twins `cfg` trains and time each phase."""
     start = time.perf_counter()
-    r = cfg.recipe
     trial = replace(cfg, steps=CALIBRATION_STEPS, evals_per_run=0, max_seconds=0,
-                    recipe=replace(r, log_every=1, lookahead=False))
+                    recipe=replace(cfg.recipe, log_every=1, lookahead=False))
     trainer = PairTrainer(trial, data)
     set_up = time.perf_counter() - start
     marks, kinds = [], []
@@ -71,22 +81,32 @@ def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: i
         t = time.perf_counter()
         probe(trainer.models(), trainer.current_lr)
         probe_seconds = time.perf_counter() - t
-    eval_seconds = epoch_eval + probe_seconds
     t = time.perf_counter()  # a run normalises all of its training images once, before its first step
     normalize(trainer.data.x_train, trainer.spec.mean, trainer.spec.std)
     per_image = (time.perf_counter() - t) / len(trainer.data.y_train)
-    calibration = time.perf_counter() - start
+    return Timings(set_up, step_seconds, max(0.0, epoch_eval) + probe_seconds, max(0.0, final_report), per_image,
+                   time.perf_counter() - start)
 
-    fixed = set_up + final_report + SAVE_SECONDS
+
+def choose(cfg: TrainConfig, timings: Timings, budget: float, most_images: int) -> tuple[TrainConfig, Plan]:
+    """`cfg` with `steps` and `train_subset` chosen so that a run costing `timings` ends within `budget` seconds
+    of the moment the measurement began, on at most `most_images` training images."""
+    r, t = cfg.recipe, timings
+    fixed = t.set_up + t.final_report + SAVE_SECONDS
     evaluations = cfg.evals_per_run + math.ceil(r.epochs) + 1  # the scheduled ones and one per epoch end
-    left = budget - calibration - fixed - evaluations * eval_seconds
-    most_images = min(max_train_images, len(data.y_train))
-    steps = int(left / (step_seconds + per_image * r.batch_size / r.epochs))  # images grow with the steps
+    left = budget - t.calibration - fixed - evaluations * t.evaluation
+    steps = int(left / (t.step + t.per_image * r.batch_size / r.epochs))  # images grow with the steps
     if steps * r.batch_size / r.epochs > most_images:  # every image in use: the rest of the budget is steps
-        steps = int((left - per_image * most_images) / step_seconds)
+        steps = int((left - t.per_image * most_images) / t.step)
     steps = max(MIN_STEPS, steps)
     images = min(most_images, max(r.batch_size, int(steps * r.batch_size / r.epochs)))
     epochs = steps * r.batch_size / images
-    plan = Plan(budget, steps, images, epochs, step_seconds, eval_seconds,
-                fixed + evaluations * eval_seconds, calibration)
+    plan = Plan(budget, steps, images, epochs, t.step, t.evaluation, fixed + evaluations * t.evaluation,
+                t.calibration)
     return replace(cfg, steps=steps, train_subset=images, recipe=replace(r, epochs=epochs)), plan
+
+
+def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int, probe=None) -> tuple[TrainConfig, Plan]:
+    """`cfg` with `steps` and `train_subset` chosen so that the run (after this measurement) ends
+    within `budget` seconds of the moment this was called. `probe` is what the run records at each evaluation."""
+    return choose(cfg, measure(cfg, data, probe), budget, min(max_train_images, len(data.y_train)))

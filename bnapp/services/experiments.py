@@ -15,8 +15,8 @@ from bnapp.services import UserError
 from bnapp.services.speedup import NEAR_CHANCE
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer, Progress
-from bnapp.training.limits import TrainLimits
-from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
+from bnapp.training.limits import TrainLimits, TrainSettings
+from bnapp.training.recipes import RECIPES, TWINS, TrainConfig, default_recipe
 
 MAX_SWEEP_RATES = 8
 PLACEMENT_SEEDS = (0, 1, 2)
@@ -39,9 +39,9 @@ class ExperimentPreset:
         recipe = experiment_recipe(arch)
         rate = lr if lr is not None else (self.lr[arch] or RECIPES[recipe].lr)
         try:
-            return limits.config(arch, recipe, self.epochs, self.batch_size[arch], rate, RECIPES[recipe].optimizer,
-                                 "before", self.train_subset, 0, test_subset=self.test_subset,
-                                 evals_per_run=self.evals_per_run)
+            settings = TrainSettings(arch, recipe, self.epochs, self.batch_size[arch], rate, RECIPES[recipe].optimizer,
+                                     train_subset=self.train_subset)
+            return limits.config(settings, test_subset=self.test_subset, evals_per_run=self.evals_per_run)
         except ValueError as e:
             raise UserError(str(e)) from None
 
@@ -50,13 +50,12 @@ SWEEP = ExperimentPreset(epochs=1, train_subset=4096, batch_size={"cnn": 256, "m
                          lr={"cnn": None, "mlp": None, "fig1": None})
 PLACEMENT = ExperimentPreset(epochs=2, train_subset=4096, batch_size={"cnn": 256, "mlp": 32, "fig1": 60},
                              lr={"cnn": None, "mlp": 1e-3, "fig1": None}, evals_per_run=8)
-EXPERIMENT_RECIPES = {"cnn": "quick", "mlp": "tutorial", "fig1": "fig1"}
-
-
 def experiment_recipe(arch: str) -> str:
-    if arch not in EXPERIMENT_RECIPES:
-        raise UserError(f"Architecture must be one of {', '.join(EXPERIMENT_RECIPES)}, got {arch!r}.")
-    return EXPERIMENT_RECIPES[arch]
+    """Each architecture's shortest recipe: the experiments repeat it over rates and seeds."""
+    try:
+        return default_recipe(arch, short=True)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tuple[float, Progress | dict]]:

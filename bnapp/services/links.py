@@ -6,19 +6,17 @@ error: a shared link must open, whatever was done to it on the way.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from bnapp.data.corruptions import CORRUPTIONS
-from bnapp.measure.stats import MAX_BATCH, MODES
+from bnapp.measure.stats import MODES
 from bnapp.nets.models import ARCHS, PLACEMENTS, bn_positions
+from bnapp.services.activations import BATCH_IMAGES
+from bnapp.services.shift import PRIOR, SEVERITY
 from bnapp.services.state import ServerState
-from bnapp.training.limits import TrainLimits
-from bnapp.training.recipes import RECIPES
-
-TABS = ("compare", "activations", "testtime", "train")
-EXPERIMENTS = ("sweep", "placement", "figure1", "noisy", "tutorial")
+from bnapp.training.limits import Bound
+from bnapp.training.recipes import OPTIMIZERS, RECIPES
 
 
 @dataclass
@@ -33,18 +31,9 @@ class Link:
         return ("Some settings in the link were ignored: " + "; ".join(self.dropped) + ".") if self.dropped else ""
 
 
-def _number(kind: type, low: float, high: float) -> Callable[[str], object]:
+def _number(bound: Bound) -> Callable[[str], object]:
     def check(text: str) -> object:
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError("not a number") from None
-        if kind is int and not number.is_integer():
-            raise ValueError("not a whole number")
-        value = kind(number)
-        if not (math.isfinite(value) and low <= value <= high):
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
+        return bound.check(text)
     return check
 
 
@@ -56,24 +45,25 @@ def _choice(options) -> Callable[[str], object]:
     return check
 
 
-def checks(state: ServerState, limits: TrainLimits) -> dict[str, Callable[[str], object]]:
-    """Every setting a link may carry, with its rule (the same bounds the server enforces)."""
+def checks(state: ServerState, tabs: list[str], experiments: list[str]) -> dict[str, Callable[[str], object]]:
+    """Every setting a link may carry, with its rule: the very bounds the server enforces on a request."""
+    train = state.limits.bounds()
     return {
-        "tab": _choice(TABS), "pair": _choice(list(state.pairs)),
+        "tab": _choice(tabs), "pair": _choice(list(state.pairs)),
         "example": _choice([p.name for p in state.examples.paths]),
-        "layer": lambda text: text, "mode": _choice(MODES), "n": _number(int, 1, MAX_BATCH),
-        "corruption": _choice(CORRUPTIONS), "severity": _number(int, 1, 5), "prior": _number(float, 0, 1024),
-        "arch": _choice(ARCHS), "recipe": _choice(sorted(RECIPES)), "optimizer": _choice(("sgd", "adam")),
-        "placement": _choice(PLACEMENTS), "epochs": _number(float, 0.01, limits.max_epochs),
-        "batch": _number(int, 1, limits.max_batch), "lr": _number(float, 1e-8, limits.max_lr),
-        "images": _number(int, 1, limits.max_train_subset), "seed": _number(int, 0, 2 ** 31 - 1),
-        "budget": _number(float, 0, limits.max_seconds), "experiment": _choice(EXPERIMENTS),
+        "layer": lambda text: text, "mode": _choice(MODES), "n": _number(BATCH_IMAGES),
+        "corruption": _choice(CORRUPTIONS), "severity": _number(SEVERITY), "prior": _number(PRIOR),
+        "arch": _choice(ARCHS), "recipe": _choice(sorted(RECIPES)), "optimizer": _choice(OPTIMIZERS),
+        "placement": _choice(PLACEMENTS), "epochs": _number(train["epochs"]), "batch": _number(train["batch_size"]),
+        "lr": _number(train["lr"]), "images": _number(train["train_subset"]), "seed": _number(train["seed"]),
+        "budget": _number(train["budget"]), "experiment": _choice(experiments),
     }
 
 
-def parse(query: Mapping[str, str], state: ServerState) -> Link:
-    """The settings of `query` that pass their checks; a layer must be one of the linked (or default) pair's."""
-    rules, link = checks(state, state.limits), Link()
+def parse(query: Mapping[str, str], state: ServerState, tabs: list[str], experiments: list[str]) -> Link:
+    """The settings of `query` that pass their checks; a layer must be one of the linked (or default) pair's.
+    `tabs` and `experiments` are the page's own keys (the UI declares them)."""
+    rules, link = checks(state, tabs, experiments), Link()
     for key, text in query.items():
         if key not in rules:
             link.dropped.append(f"unknown setting '{key[:40]}'")

@@ -12,17 +12,20 @@ from PIL import Image
 
 from bnapp import CLASSES
 from bnapp.data import corruptions
-from bnapp.data.corruptions import CorruptionError
+from bnapp.data.corruptions import SEVERITIES, CorruptionError
 from bnapp.data.images import ImageError, image_tensor, open_many, tensor_image, to_model_input
 from bnapp.measure.reports import interval
 from bnapp.services import UserError
 from bnapp.services.testtime import ImagePool, Progress, cache, pair_key, probabilities
 from bnapp.store.pairs import Pair
+from bnapp.training.limits import Bound
 
 VARIANTS = ("plain", "running", "adapted", "mixed")
 DEFAULT_IMAGES = 512
 ADAPT_BATCH = 256  # images whose statistics BN adapts to (the corrupted batch)
 DEFAULT_PRIOR = 16.0
+PRIOR = Bound("prior strength N", 0, 1024)  # Schneider et al. found N = 16 best; beyond 1024 the mix is eval mode
+SEVERITY = Bound("severity", min(SEVERITIES), max(SEVERITIES), whole=True)
 MAX_UPLOAD = 256
 SHOWN = 8  # corrupted images shown with the twins' answers
 SHORT = {"plain": "plain", "running": "BN running", "adapted": "BN adapted", "mixed": "BN mix"}
@@ -36,12 +39,9 @@ def variant_names(prior: float, batch: str = "the corrupted batch") -> dict[str,
 
 def _checked_prior(prior: float) -> float:
     try:
-        prior = float(prior)
-    except (TypeError, ValueError):
-        raise UserError("The prior strength N must be a number.") from None
-    if not 0 <= prior <= 1e6:
-        raise UserError("The prior strength N must be between 0 and 1,000,000.")
-    return prior
+        return PRIOR.check(prior)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def predictions(pair: Pair, images: torch.Tensor, prior: float, batch: int) -> dict[str, torch.Tensor]:

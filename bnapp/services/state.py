@@ -87,7 +87,7 @@ class ServerState:
     def test_pool(self) -> ImagePool:
         """The labelled test images the Test time tab draws from."""
         if self.test_images is None or self.test_labels is None:
-            raise UserError("No test images available: set BNAPP_DATA to CIFAR-10 (see the README).")
+            raise UserError("No test images available: set BNAPP_DATA to CIFAR-10 (see docs/usage.md).")
         return ImagePool(self.test_images, self.test_labels, self.test_source)
 
     @property

@@ -19,7 +19,7 @@ from bnapp.services.speedup import steps_to_accuracy
 from bnapp.services.state import RunRecord, ServerState, Session
 from bnapp.system import sharing
 from bnapp.training.engine import PairTrainer, Progress
-from bnapp.training.limits import TrainLimits, checked_number
+from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
 from bnapp.training.runs import finish
 
@@ -77,22 +77,21 @@ def recorded_log(meta: dict[str, dict]) -> RunLog:
     return log
 
 
-def recipe_defaults(recipe: str, max_seconds: float = math.inf) -> tuple[str, str, float, int, float, int, float]:
-    """The Train tab's fields for a preset: arch, optimizer, epochs, batch size, lr, training images, budget (s,
-    at most the server's `max_seconds`)."""
+def preset(recipe: str, max_seconds: float = math.inf) -> TrainSettings:
+    """The Train tab's settings for a recipe preset: its own values, its training images and time budget (s, at
+    most the server's `max_seconds`); seed and placement as they start."""
     r = RECIPES.get(recipe, RECIPES["quick"])
-    subset = QUICK_SUBSET if recipe == "quick" else 50_000
-    return r.arch, r.optimizer, r.epochs, r.batch_size, r.lr, subset, min(BUDGETS.get(recipe, 0.0), max_seconds)
+    return TrainSettings(arch=r.arch, recipe=r.name, epochs=r.epochs, batch_size=r.batch_size, lr=r.lr,
+                         optimizer=r.optimizer, train_subset=QUICK_SUBSET if r.name == "quick" else 50_000,
+                         budget=min(BUDGETS.get(r.name, 0.0), max_seconds))
 
 
-def browser_config(limits: TrainLimits, arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset,
-                   seed, budget=0.0) -> tuple[TrainConfig, float]:
+def browser_config(limits: TrainLimits, s: TrainSettings) -> tuple[TrainConfig, float]:
     """The checked config of a browser run (1,000 test images, evaluated about 12 times) and its time
     budget in seconds (0: none; then the epochs and images are used as given)."""
     try:
-        cfg = limits.config(arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed,
-                            test_subset=BROWSER_TEST_IMAGES, evals_per_run=BROWSER_EVALS)
-        seconds = checked_number("time budget", budget, 0, limits.max_seconds, "BNAPP_MAX_SECONDS")
+        cfg = limits.config(s, test_subset=BROWSER_TEST_IMAGES, evals_per_run=BROWSER_EVALS)
+        seconds = limits.bounds()["budget"].check(s.budget)
     except ValueError as e:
         raise UserError(str(e)) from None
     if 0 < seconds < MIN_BUDGET:

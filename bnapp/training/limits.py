@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, fields, replace
 
 from bnapp.nets.models import ARCHS, PLACEMENTS
-from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.training.recipes import OPTIMIZERS, RECIPES, TrainConfig
 
 ENV_VARS = {"max_epochs": "BNAPP_MAX_EPOCHS", "max_train_subset": "BNAPP_MAX_TRAIN_SUBSET",
             "max_batch": "BNAPP_MAX_BATCH", "max_lr": "BNAPP_MAX_LR", "max_seconds": "BNAPP_MAX_SECONDS",
@@ -47,23 +47,69 @@ class TrainLimits:
             changes[f.name] = int(value) if f.type == "int" else value
         return replace(TrainLimits(), **changes)
 
-    def config(self, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str, placement: str, train_subset,
-               seed, test_subset: int = 1000, evals_per_run: int = 0) -> TrainConfig:
+    def bounds(self) -> dict[str, Bound]:
+        """Every number a training request carries, with its range: the one rule that the server's checks
+        and a link's checks (`services.links`) both read."""
+        return {
+            "epochs": Bound("epochs", 0.01, self.max_epochs, env="BNAPP_MAX_EPOCHS"),
+            "lr": Bound("learning rate", self.min_lr, self.max_lr, env="BNAPP_MAX_LR"),
+            "batch_size": Bound("batch size", self.min_batch, self.max_batch, whole=True, env="BNAPP_MAX_BATCH"),
+            "train_subset": Bound("training images", self.min_batch, self.max_train_subset, whole=True,
+                                  env="BNAPP_MAX_TRAIN_SUBSET"),
+            "seed": SEED,
+            "budget": Bound("time budget", 0, self.max_seconds, env="BNAPP_MAX_SECONDS"),
+        }
+
+    def config(self, s: TrainSettings, test_subset: int = 1000, evals_per_run: int = 0) -> TrainConfig:
         """A checked TrainConfig, or ValueError saying which value is out of range and what is allowed."""
-        if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
-        if arch not in ARCHS or placement not in PLACEMENTS or optimizer not in ("sgd", "adam"):
-            raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, optimizer 'sgd' or 'adam'")
-        epochs = checked_number("epochs", epochs, 0.01, self.max_epochs, "BNAPP_MAX_EPOCHS")
-        lr = checked_number("learning rate", lr, self.min_lr, self.max_lr, "BNAPP_MAX_LR")
-        batch_size = int(checked_number("batch size", batch_size, self.min_batch, self.max_batch, "BNAPP_MAX_BATCH",
-                                        whole=True))
-        train_subset = int(checked_number("training images", train_subset, batch_size, self.max_train_subset,
-                                          "BNAPP_MAX_TRAIN_SUBSET", whole=True))
-        seed = int(checked_number("seed", seed, 0, 2**31 - 1, None, whole=True))
-        r = replace(RECIPES[recipe].at_rate(lr), epochs=epochs, batch_size=batch_size, optimizer=optimizer, log_every=0)
-        return TrainConfig(arch, r, placement, seed, train_subset, test_subset, self.max_seconds,
+        if s.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {s.recipe!r}; choose one of {sorted(RECIPES)}")
+        if s.arch not in ARCHS or s.placement not in PLACEMENTS or s.optimizer not in OPTIMIZERS:
+            raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, optimizer one of {OPTIMIZERS}")
+        bounds = self.bounds()
+        epochs, lr, seed = (bounds[k].check(getattr(s, k)) for k in ("epochs", "lr", "seed"))
+        batch_size = bounds["batch_size"].check(s.batch_size)
+        train_subset = bounds["train_subset"].check(s.train_subset)
+        if train_subset < batch_size:
+            raise ValueError(f"training images must be at least the batch size ({batch_size}); got {train_subset}")
+        r = replace(RECIPES[s.recipe].at_rate(lr), epochs=epochs, batch_size=batch_size, optimizer=s.optimizer,
+                    log_every=0)
+        return TrainConfig(s.arch, r, s.placement, seed, train_subset, test_subset, self.max_seconds,
                            evals_per_run=evals_per_run)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training request as a person or a client sent it, unchecked (`TrainLimits.config` checks it):
+    built once at the edge (the Train tab, the API) and passed on whole."""
+
+    arch: str = "cnn"
+    recipe: str = "quick"
+    epochs: object = 1.0
+    batch_size: object = 128
+    lr: object = 0.1
+    optimizer: str = "sgd"
+    placement: str = "before"
+    train_subset: object = 6000
+    seed: object = 0
+    budget: object = 0.0  # s (0: none; else steps and images are chosen to fit it)
+    landscape: bool = False  # measure the loss landscape at each evaluation
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A number's allowed range, with the message a person gets when it is outside."""
+
+    name: str
+    low: float
+    high: float
+    whole: bool = False
+    env: str | None = None  # the environment variable that sets `high`, named in the message
+
+    def check(self, value) -> float | int:
+        """`value` as a number in [low, high] (an int when `whole`), or ValueError with a message for people."""
+        v = checked_number(self.name, value, self.low, self.high, self.env, self.whole)
+        return int(v) if self.whole else v
 
 
 def checked_number(name: str, value, lo: float, hi: float, env: str | None, whole: bool = False) -> float:
@@ -82,3 +128,6 @@ def checked_number(name: str, value, lo: float, hi: float, env: str | None, whol
         limit = f" (the server's limit, set by {env})" if env else ""
         raise ValueError(f"{name} must be between {lo:g} and {hi:g}{limit}; got {v:g}")
     return v
+
+
+SEED = Bound("seed", 0, 2**31 - 1, whole=True)  # any seed torch.manual_seed takes from every client

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnapp.training.recipes import Recipe
+from bnapp.training.recipes import OPTIMIZERS, Recipe
 
 
 def _param_groups(model: nn.Module, r: Recipe) -> list[dict]:
@@ -33,7 +33,7 @@ def pair_optimizer(models: list[nn.Module], r: Recipe) -> torch.optim.Optimizer:
     elif r.optimizer == "sgd":
         make = lambda **k: torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=r.momentum > 0, **k)  # noqa: E731
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {r.optimizer!r}")
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {r.optimizer!r}")
     try:
         return make(fused=True)
     except (RuntimeError, ValueError):

@@ -12,6 +12,7 @@ from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
 
 TWINS = ("bn", "plain")
+OPTIMIZERS = ("sgd", "adam")
 
 @dataclass(frozen=True)
 class Recipe:
@@ -75,8 +76,17 @@ RECIPES: dict[str, Recipe] = {
         "quick", "cnn", optimizer="sgd", lr=0.2, batch_size=256, epochs=2, momentum=0.85,
         weight_decay=5e-4, label_smoothing=0.1, schedule="triangle", flip=True, standardize=True, widths=(16, 32, 64),
         description="A short CNN run for the browser, sized to a time budget; narrow (16, 32, 64) blocks: on a "
-                    "2-core fp32 CPU the widest gap in a 75 s budget (README, Benchmarks)."),
+                    "2-core fp32 CPU the widest gap in a 75 s budget (docs/benchmarks.md)."),
 }
+
+
+def default_recipe(arch: str, short: bool = False) -> str:
+    """The recipe made for `arch`: its longest (what `python -m bnapp.train` trains by default) or, with
+    `short`, its shortest (what the app's experiments repeat over rates and seeds)."""
+    made_for = [r for r in RECIPES.values() if r.arch == arch]
+    if not made_for:
+        raise ValueError(f"arch must be one of {sorted({r.arch for r in RECIPES.values()})}, got {arch!r}")
+    return (min if short else max)(made_for, key=lambda r: r.epochs).name
 
 
 @dataclass

@@ -18,7 +18,8 @@ import gradio as gr
 
 from bnapp.services.run_line import RunLine
 from bnapp.services.state import Session
-from bnapp.ui.handlers import shown_to_user
+from bnapp.training.limits import TrainLimits
+from bnapp.ui.events import shown_to_user
 
 
 def client_address(request: gr.Request) -> str | None:
@@ -85,3 +86,19 @@ def _only(n_outputs: int, at: int, value: str) -> Any:
     if n_outputs == 1:
         return value
     return tuple(value if i == at else gr.update() for i in range(n_outputs))
+
+
+def training_event(limits: TrainLimits) -> dict:
+    """Gradio settings of every event that trains: runs wait in the app's own line (`in_line`: one at a time,
+    one per visitor, with their place shown), so Gradio starts each such event at once, never queueing it
+    out of sight."""
+    return dict(concurrency_id="train", concurrency_limit=limits.max_waiting + 2, show_progress="minimal")
+
+
+def seconds_or(value, limit: float) -> float:
+    """A run's time budget as sent (0 or junk: none), as the time it is expected to take: at most `limit`."""
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        return limit
+    return budget if 0 < budget <= limit else limit

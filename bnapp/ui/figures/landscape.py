@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bnapp.ui.figures.plots import COLORS, LOG_AXIS, NAMES, layout
+from bnapp.ui.figures.base import COLORS, LOG_AXIS, NAMES, layout
 
 VARIANT_NAMES = {**NAMES, "noisy": "noisy BatchNorm"}
 VARIANT_COLORS = {**COLORS, "noisy": "#9333ea"}

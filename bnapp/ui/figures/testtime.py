@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from bnapp.ui.figures.plots import COLORS, layout
+from bnapp.ui.figures.base import COLORS, layout
 
 VARIANT_COLORS = {"plain": COLORS["plain"], "running": COLORS["bn"], "adapted": "#16a34a", "mixed": "#9333ea"}
 KIND_COLORS = ("#16a34a", "#9333ea", "#dc2626")

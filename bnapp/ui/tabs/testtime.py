@@ -9,18 +9,17 @@ from bnapp import CLASSES
 from bnapp.data import corruptions
 from bnapp.services import UserError, shift, testtime
 from bnapp.services.state import ServerState, Session, get_pair
-from bnapp.system import zerogpu
 from bnapp.ui import text
-from bnapp.ui.figures import testtime as testtime_plots
-from bnapp.ui.handlers import open_upload, shown_to_user
+from bnapp.ui.events import endpoint, open_upload, raw_image, shown_to_user
+from bnapp.ui.figures import testtime as figures
 
+ID, TITLE = "testtime", "Test time"
 AUTO_CLASS = "(the class it looks least like)"
 
 
-def layout(state: ServerState, raw_image) -> SimpleNamespace:
-    """The tab's components; `raw_image` makes an image drop zone with bnapp's own decoder."""
+def layout(state: ServerState) -> SimpleNamespace:
     t = SimpleNamespace()
-    with gr.Tab("Test time", id="testtime") as t.tab:
+    with gr.Tab(TITLE, id=ID) as t.tab:
         gr.Markdown(text.TESTTIME_INTRO)
         with gr.Accordion("The company a prediction keeps", open=True):
             with gr.Row():
@@ -46,8 +45,9 @@ def layout(state: ServerState, raw_image) -> SimpleNamespace:
             with gr.Row():
                 t.corruption = gr.Dropdown([(corruptions.LABELS[c], c) for c in corruptions.CORRUPTIONS],
                                            value="gaussian_noise", label="Corruption")
-                t.severity = gr.Slider(1, 5, value=3, step=1, label="Severity")
-                t.prior = gr.Slider(0, 1024, value=shift.DEFAULT_PRIOR, step=1, label="Prior strength N (the mix)")
+                t.severity = gr.Slider(shift.SEVERITY.low, shift.SEVERITY.high, value=3, step=1, label="Severity")
+                t.prior = gr.Slider(shift.PRIOR.low, shift.PRIOR.high, value=shift.DEFAULT_PRIOR, step=1,
+                                    label="Prior strength N (the mix)")
             with gr.Row():
                 t.shift = gr.Button("Measure", variant="primary")
                 t.severities = gr.Button("All severities (computed once per corruption)")
@@ -69,20 +69,20 @@ def layout(state: ServerState, raw_image) -> SimpleNamespace:
     return t
 
 
-def wire(t: SimpleNamespace, state: ServerState, pair: gr.Dropdown, session: gr.State, on) -> None:
-    """The tab's events; `on(handler, state)` binds the server state (`app.bind`)."""
-    gpu = zerogpu.gpu_task
-    t.company.click(gpu(on(company, state), 60), [pair, t.image, t.company_class, session],
+def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
+    pair, session = page.pair, page.session
+    t.company.click(endpoint("testtime_company", company, state), [pair, t.image, t.company_class, session],
                     [t.company_plot, t.company_note], api_name="testtime_company")
-    t.batch_size.click(gpu(on(batch_size, state), 120), [pair, session], [t.batch_plot, t.batch_note],
+    t.batch_size.click(endpoint("testtime_batch_size", batch_size, state), [pair, session], [t.batch_plot, t.batch_note],
                        api_name="testtime_batch_size")
-    t.shift.click(gpu(on(distribution_shift, state), 30), [pair, t.corruption, t.severity, t.prior, session],
+    t.shift.click(endpoint("testtime_shift", distribution_shift, state), [pair, t.corruption, t.severity, t.prior, session],
                   [t.shift_table, t.shift_gallery, t.shown_table], api_name="testtime_shift")
-    t.tab.select(gpu(on(first_look, state), 30), [pair, t.corruption, t.severity, t.prior, t.shift_table, session],
+    t.tab.select(endpoint("(first_look)", first_look, state),
+                 [pair, t.corruption, t.severity, t.prior, t.shift_table, session],
                  [t.shift_table, t.shift_gallery, t.shown_table], api_name=False)
-    t.severities.click(gpu(on(severities, state), 120), [pair, t.corruption, t.prior, session], [t.severity_plot],
-                       api_name="testtime_severities")
-    t.files.change(gpu(on(own_images, state), 60), [pair, t.files, t.prior, session],
+    t.severities.click(endpoint("testtime_severities", severities, state), [pair, t.corruption, t.prior, session],
+                       [t.severity_plot], api_name="testtime_severities")
+    t.files.change(endpoint("testtime_upload", own_images, state), [pair, t.files, t.prior, session],
                    [t.upload_gallery, t.upload_table, t.upload_note], api_name="testtime_upload")
 
 
@@ -110,7 +110,7 @@ def company(state: ServerState, pair_name: str, image_path: str | None, company_
     v = testtime.company(pair, image, state.test_pool(), None if company_class == AUTO_CLASS else company_class,
                          progress=_progress(progress))
     i = CLASSES.index(v.target)
-    return testtime_plots.company(v.sizes, v.prob, v.bn_eval[i], v.plain[i], v.target), v.summary()
+    return figures.company(v.sizes, v.prob, v.bn_eval[i], v.plain[i], v.target), v.summary()
 
 
 @shown_to_user
@@ -123,7 +123,7 @@ def batch_size(state: ServerState, pair_name: str, session: Session | None = Non
     """
     c = testtime.accuracy_vs_batch_size(get_pair(state, pair_name, session), state.test_pool(), _progress(progress))
     pm = [c.pm(a) if a is not None else 0.0 for a in c.batch_stats]
-    return (testtime_plots.batch_size(c.sizes, c.batch_stats, pm, c.running, c.pm(c.running), c.plain, c.n),
+    return (figures.batch_size(c.sizes, c.batch_stats, pm, c.running, c.pm(c.running), c.plain, c.n),
             c.summary())
 
 
@@ -166,7 +166,7 @@ def severities(state: ServerState, pair_name: str, corruption: str, prior: float
     c = shift.severities(get_pair(state, pair_name, session), state.test_pool(), corruption, prior,
                          progress=_progress(progress))
     pm = {v: [c.pm(a) for a in acc] for v, acc in c.accuracy.items()}
-    return testtime_plots.severities(c.accuracy, pm, shift.variant_names(c.prior), corruptions.LABELS[corruption])
+    return figures.severities(c.accuracy, pm, shift.variant_names(c.prior), corruptions.LABELS[corruption])
 
 
 @shown_to_user
