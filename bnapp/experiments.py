@@ -12,15 +12,9 @@ import json
 import sys
 from dataclasses import replace
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import DatasetError, holdout, load_cifar10
-from bnapp.services.figure1 import figure1_config, figure1_run
-from bnapp.services.noisy import noisy_runs
-from bnapp.services.probes import describe_landscape, probe_for
-from bnapp.services.shipping import EXPERIMENTS_PROG
-from bnapp.services.training import RunLog
-from bnapp.training.recipes import RECIPES, TrainConfig
-
-from .services.experiments import (
+from bnapp.services.experiments import (
     largest_trainable_rate,
     lr_sweep,
     placement_runs,
@@ -28,6 +22,12 @@ from .services.experiments import (
     tta_choice,
     tta_rows,
 )
+from bnapp.services.figure1 import figure1_config, figure1_run
+from bnapp.services.noisy import noisy_runs
+from bnapp.services.probes import describe_landscape, probe_for
+from bnapp.services.shipping import EXPERIMENTS_PROG
+from bnapp.services.training import RunLog
+from bnapp.training.recipes import RECIPES, TrainConfig
 
 PROG = EXPERIMENTS_PROG
 def parser() -> argparse.ArgumentParser:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         for seed, log in run.logs.items():
             print(f"seed {seed}: " + ", ".join(f"{t} {100 * acc[-1]:.1f}%" for t, acc in log.test_acc.items()))
-        print(run.summary().replace("**", ""))
+        print(run.summary())
         return 0
     if a.experiment == "tta":
         rows = []
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         logs: dict = {}
         for placement, seed, ev in placement_runs(cfg, data):
             logs.setdefault((placement, seed), RunLog()).add(ev)
-        print(placement_summary(logs).replace("**", ""))
+        print(placement_summary(logs))
         return 0
     rows = []
     for lr, item in lr_sweep(cfg, data, a.lrs):
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         loss = f"{r['final_train_loss']:.3f}" if r["final_train_loss"] is not None else "-"
         print(f"{r['lr']:>8g} {r['twin']:>6} {100 * r['test_accuracy']:>8.1f}% {loss:>10} {r['status']:>9}")
-    print("largest rate that trains: " + ", ".join(f"{t} {largest_trainable_rate(rows, t)}" for t in ("bn", "plain")))
+    print("largest rate that trains: " + ", ".join(f"{t} {largest_trainable_rate(rows, t)}" for t in TWINS))
     return 0
 
 

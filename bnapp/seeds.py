@@ -16,10 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import DatasetError, load_cifar10
 from bnapp.services.shipping import WRITTEN_PRECISIONS, ship
 from bnapp.store.checkpoints import CheckpointError
-from bnapp.training.recipes import TWINS
 
 
 def main(argv: list[str] | None = None) -> int:

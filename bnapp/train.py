@@ -9,12 +9,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import DatasetError, load_cifar10
 from bnapp.nets.models import ARCHS, PLACEMENTS
 from bnapp.services.experiments import loss_line
 from bnapp.system.precision import PRECISIONS
 from bnapp.training.engine import PairTrainer
-from bnapp.training.recipes import OPTIMIZERS, RECIPES, TWINS, TrainConfig, default_recipe
+from bnapp.training.recipes import OPTIMIZERS, RECIPES, TrainConfig, default_recipe
 from bnapp.training.runs import finish, save_run
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,23 @@ def synthetic_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_data_path() -> Path:
     return require_env_file("BNAPP_DATA", "real CIFAR-10 is needed")
+
+
+def in_thread(fn, seconds: float) -> tuple[bool, list]:
+    """Run fn on a thread; (finished within `seconds`, [result or exception])."""
+    out: list = []
+
+    def call() -> None:
+        try:
+            out.append(fn())
+        except BaseException as e:  # handed back to the test
+            out.append(e)
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), out
+
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import os
 import re
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +58,7 @@ def example_path(server) -> str:
 def test_starting_the_app_writes_nothing_into_the_package(server):
     from conftest import ROOT
 
-    assert not list((ROOT / "bnapp").glob("*.pyi")), "Gradio writes .pyi files beside component subclasses"
+    assert not list((ROOT / "bnapp").rglob("*.pyi")), "Gradio writes .pyi files beside component subclasses"
 
 
 def test_predict_returns_both_twins_and_matches_bnapp(client, server, app_env):
@@ -314,7 +313,8 @@ def test_placement_reports_the_three_accuracies(lab_client):
     for variant in ("BN before ReLU", "BN after ReLU", "no BN"):
         acc = re.search(re.escape(variant) + r": (\d+\.\d)% \+- (\d+\.\d) \(n=3\)", summary)
         assert acc and 0 <= float(acc.group(1)) <= 100, (variant, summary)
-    assert "No clear difference" in summary or "the ReLU did better here" in summary
+    assert re.search(r"BN before ReLU minus BN after ReLU: [+-]\d+\.\d points \+- \d+\.\d \(95%, paired by seed, n=3\): "
+                     r"(a difference|no clear difference)", summary), summary
     names = {trace.get("name") for trace in json.loads(plot["plot"])["data"]}
     assert {"BN before ReLU", "BN after ReLU", "no BN"} <= names
 
@@ -347,47 +347,6 @@ def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_
     (broken / "mlp-bn.safetensors").write_bytes((ckpt / "mlp-bn.safetensors").read_bytes())
     state = ServerState.load(broken, root / "examples")
     assert list(state.pairs) == ["mlp"] and "cnn" in state.load_errors[0]
-
-
-def test_cached_images_are_never_served_half_written(tmp_path):
-    """Gradio 6.31 rewrites a cached image in place, so while two requests show the same image a
-    download could read a truncated file (seen under the load bench). bnapp's replacement writes each
-    cached image once, atomically: a reader racing a writer always reads the whole file."""
-    import gradio as gr
-
-    from bnapp.ui import gradio_fixes
-
-    assert gradio_fixes.install()
-
-    img = Image.effect_noise((160, 160), 64).convert("RGB")
-    path = Path(gr.processing_utils.save_pil_to_cache(img, str(tmp_path)))
-    whole = path.read_bytes()
-    stop = threading.Event()
-
-    def save_again():
-        while not stop.is_set():
-            assert gr.processing_utils.save_pil_to_cache(img, str(tmp_path)) == str(path)
-
-    writer = threading.Thread(target=save_again)
-    writer.start()
-    try:
-        reads = [path.read_bytes() for _ in range(3000)]
-    finally:
-        stop.set()
-        writer.join()
-    assert all(r == whole for r in reads)
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging file left behind
-
-
-def test_app_refuses_an_unknown_precision():
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    env = {**os.environ, "BNAPP_PRECISION": "half"}
-    r = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "must be one of auto, fp32, bf16, not 'half'" in r.stderr
 
 
 def test_a_run_with_landscape_measurements_draws_them_and_summarises_them(server):

@@ -7,6 +7,7 @@ from safetensors.torch import save_file
 
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ModelConfig, build_model, build_pair
+from bnapp.services.state import pair_title
 from bnapp.store import checkpoints as C
 
 
@@ -115,7 +116,7 @@ def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic
     data = load_cifar10(synthetic_npz)
     assert all(0 <= a <= 1 for a in fp32) and meta["evaluation"]["test_images"] == len(data.y_test)
     pair = load_pairs(tmp_path / "out").pairs["mlp"]
-    assert "over 2 seeds (mean +- sd): bn " in pair.title
+    assert "over 2 seeds (mean +- sd): BN " in pair_title(pair)
     assert "choice" not in meta  # only with --chosen-by
 
 

@@ -223,3 +223,20 @@ def test_screenshot_of_the_compare_tab_on_the_shipped_pairs(shipped_server):
         path = Path(target) if Path(target).is_absolute() else ROOT / target
         path.write_bytes(small_png(data))
         assert path.stat().st_size < MAX_SCREENSHOT_BYTES
+
+
+def test_the_deploying_page_states_each_events_gpu_duration_as_the_app_asks_for_it():
+    """docs/deploying.md's table of ZeroGPU durations against `ui.events.GPU_CALLS`, at the default limits."""
+    from bnapp.training.limits import TrainLimits
+    from bnapp.ui.events import GPU_CALLS
+
+    rows = [line for line in (ROOT / "docs" / "deploying.md").read_text().splitlines()
+            if line.startswith("|") and "`/" in line]
+    assert rows, "the durations table"
+    stated = {}
+    for row in rows:
+        events, duration = row.strip("|").rsplit("|", 1)
+        seconds = int(re.findall(r"(\d+) s(?: by default)?\)?\s*$", duration.strip())[-1])
+        stated |= {name: seconds for name in re.findall(r"`/(\w+)`", events)}
+    asked = {name: call.duration(TrainLimits()) for name, call in GPU_CALLS.items() if name in stated}
+    assert stated == asked

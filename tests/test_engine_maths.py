@@ -9,12 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.measure.infer import TTA_WEIGHTS, _views
 from bnapp.training import runs
 from bnapp.training.engine import PairTrainer, TwinState
 from bnapp.training.optim import lr_factor
-from bnapp.training.recipes import RECIPES, TWINS, Recipe, TrainConfig
+from bnapp.training.recipes import RECIPES, Recipe, TrainConfig
 
 TRIANGLE = Recipe("test", "mlp", schedule="triangle", warmup=0.25, lr_start=0.2, lr_end=0.05)
 

@@ -129,10 +129,12 @@ def test_the_noisy_experiment_claims_only_what_exceeds_the_seeds_spread():
     run = noisy.NoisyRun("block2b", 3, points=[(0, point(0.0)), (5, point(1.0))])
     run.logs = {s: _log({"bn": 0.50 + d, "noisy": 0.49 - d, "plain": 0.20 + d}) for s, d in enumerate((0, 0.01, -0.01))}
     text = run.summary()
-    assert "about as well as BN" in text and "better than no BN" in text and "n" in text
+    assert "noisy BN minus BN: -1.0 points +- 5.0 (95%, paired by seed, n=3): no clear difference" in text
+    assert "noisy BN minus no BN: +29.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
     run.logs = {s: _log({"bn": 0.50 + d, "noisy": 0.30 - d, "plain": 0.31 + d}) for s, d in enumerate((0, 0.01, -0.01))}
     text = run.summary()
-    assert "below BN" in text and "no clear difference" in text
+    assert "noisy BN minus BN: -20.0 points" in text and "noisy BN minus BN: -20.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
+    assert "noisy BN minus no BN: -1.0 points +- 5.0 (95%, paired by seed, n=3): no clear difference" in text
     assert "moved by 1.00" in text
 
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import anyio
 import pytest
 from test_app import example_path
+
+from bnapp import CLASSES
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +48,9 @@ def test_prediction_on_a_real_image_through_mcp(server):
     result = run(server[0], call)
     assert not result.isError, result
     text = " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-    assert "confidences" in text or "label" in text, text[:500]
-    assert "twins" in text  # the one-line verdict
+    classes = "|".join(CLASSES)
+    assert len(re.findall(rf'"label": "({classes})"', text)) >= 2, text[:500]  # both twins' top class, as JSON
+    assert re.search(r"(Both twins say|The twins disagree)", text), text[:500]  # the one-line verdict
 
 
 def test_bad_requests_through_mcp_get_a_clear_message(server):

@@ -13,6 +13,7 @@ from bnapp.measure import infer
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import prediction as P
+from bnapp.services.state import pair_title
 from bnapp.store import pairs as PR
 from bnapp.store.checkpoints import base_metadata, save
 from bnapp.system import sharing
@@ -162,7 +163,7 @@ def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeyp
             | {"test_accuracy": 0.5, "test_accuracy_by_precision": {"fp32": 0.5, "bf16": 0.49}} for t in models}
     monkeypatch.setenv("BNAPP_PRECISION", "bf16")
     pair = PR.Pair("cnn", models, meta)
-    assert pair.precision == "bf16" and pair.accuracy("bn") == 0.49 and "49.0%" in pair.title
+    assert pair.precision == "bf16" and pair.accuracy("bn") == 0.49 and "49.0%" in pair_title(pair)
     assert all(p.dtype == torch.bfloat16 for p in pair.predictors["bn"].parameters())
     assert all(p.dtype == torch.float32 for p in pair.models["bn"].parameters())  # activations and training keep fp32
     x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

@@ -94,19 +94,21 @@ def finished_log(bn: float, plain: float) -> RunLog:
 
 
 @pytest.mark.parametrize("before,after,verdict", [
-    ((0.50, 0.52, 0.51), (0.49, 0.53, 0.50), "No clear difference"),
-    ((0.60, 0.61, 0.62), (0.40, 0.41, 0.42), "BN **before** the ReLU did better"),
+    ((0.50, 0.52, 0.51), (0.49, 0.53, 0.50), "+0.3 points +- 2.9 (95%, paired by seed, n=3): no clear difference"),
+    ((0.60, 0.61, 0.62), (0.40, 0.41, 0.42), "+20.0 points +- 0.0 (95%, paired by seed, n=3): a difference"),
+    # seeds far apart, the same small gain in each: unpaired intervals overlap, the paired test finds it
+    ((0.50, 0.60, 0.70), (0.49, 0.585, 0.69), "+1.2 points +- 0.7 (95%, paired by seed, n=3): a difference"),
 ])
-def test_placement_claims_a_difference_only_beyond_the_seeds_spread(before, after, verdict):
+def test_placement_claims_a_difference_only_where_a_test_paired_by_seed_finds_it(before, after, verdict):
     logs = {}
     for seed in range(3):
         logs[("before", seed)] = finished_log(before[seed], 0.3)
         logs[("after", seed)] = finished_log(after[seed], 0.3)
     text = exp.placement_summary(logs)
-    assert verdict in text and "+-" in text and "(n=3)" in text
+    assert f"BN before ReLU minus BN after ReLU: {verdict}" in text and "(n=3)" in text
 
 
 def test_placement_waits_for_every_seed_before_any_verdict():
     logs = {("before", 0): finished_log(0.6, 0.3), ("after", 0): finished_log(0.4, 0.3)}
     text = exp.placement_summary(logs)
-    assert "(n=1)" in text and "clear" not in text and "did better" not in text
+    assert "(n=1)" in text and "minus" not in text and "difference" not in text

@@ -11,11 +11,14 @@ from bnapp.data.cifar10 import load_cifar10
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.services import UserError
+from bnapp.services import state as S
 from bnapp.services.state import MAX_SESSION_PAIRS, ServerState, Session, get_pair
+from bnapp.store import hub
 from bnapp.store.checkpoints import base_metadata
 from bnapp.store.pairs import Pair
 from bnapp.training import runs
 from bnapp.training.engine import PairTrainer
+from bnapp.training.limits import TrainLimits
 from bnapp.training.recipes import RECIPES, TrainConfig
 
 
@@ -84,3 +87,26 @@ def test_leaving_stops_the_run_and_deletes_the_sessions_files(synthetic_npz):
 
 def test_a_session_with_nothing_to_clean_up_closes_quietly():
     Session().close()
+
+
+def test_a_hub_repo_that_loads_nothing_leaves_no_pair_and_no_crash(monkeypatch, tmp_path):
+    def no_pair(*_):
+        raise hub.HubError("nobody/nothing: not found on the Hub")
+
+    monkeypatch.setattr(S, "load_hub_pairs", no_pair)
+    state = S.ServerState.load(tmp_path / "empty", tmp_path / "no-examples", hub_repo="nobody/nothing", limits=TrainLimits())
+    assert state.pairs == {} and state.default_pair is None
+    assert any("Hub pair not loaded" in e for e in state.load_errors)
+
+
+def test_the_app_opens_on_the_pair_at_the_plain_nets_best_rate_when_shipped():
+    def pair(name: str, arch: str) -> S.Pair:
+        models = build_pair(arch, widths=(8, 16, 16)) if arch == "cnn" else build_pair(arch)
+        return S.Pair(name, models, {t: {"input": InputSpec().to_dict()} for t in ("bn", "plain")})
+
+    def opened_on(*names: str) -> str | None:
+        return S.ServerState({n: pair(n, "mlp" if n == "mlp" else "cnn") for n in names}, S.Examples(),
+                             limits=TrainLimits()).default_pair
+
+    assert opened_on("mlp", "cnn", "cnn-best") == "cnn-best"
+    assert opened_on("mlp", "cnn") == "cnn" and opened_on("mlp", "mine") == "mlp"

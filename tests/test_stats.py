@@ -1,3 +1,4 @@
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +136,10 @@ def test_percentiles_of_values_growing_left_to_right_are_not_one_column():
     got = stats._percentiles(values)
     assert abs(got[50] - 2.25) < 0.1
     assert_percentiles_match_numpy(got, values.numpy(), "left to right")
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_eval_statistics_leave_the_callers_model_in_its_mode(was_training):
+    model = build_pair("cnn")["bn"].train(was_training)
+    stats.record(model, torch.zeros(4, 3, 32, 32, dtype=torch.uint8), InputSpec(), "eval")
+    assert model.training is was_training

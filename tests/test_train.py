@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnapp import evaluate, train
+from bnapp import TWINS, evaluate, train
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.store import checkpoints
 from bnapp.training import recipes, runs
@@ -33,16 +33,16 @@ def test_tutorial_recipe_decreases_loss(synthetic_npz):
     data = load_cifar10(synthetic_npz)
     trainer = PairTrainer(tiny_cfg(epochs=3, lr=1e-3, log_every=0), data)
     events = list(trainer.run())
-    for twin in recipes.TWINS:
+    for twin in TWINS:
         hist = trainer.twins[twin].history
         assert hist[-1]["train_loss"] < hist[0]["train_loss"], (twin, hist)
-    assert events[-1].kind == "done" and all(events[-1].test_acc[t] is not None for t in recipes.TWINS)
+    assert events[-1].kind == "done" and all(events[-1].test_acc[t] is not None for t in TWINS)
 
 
 def test_runs_are_deterministic(synthetic_npz):
     data = load_cifar10(synthetic_npz)
     results = [runs.train_pair(tiny_cfg(epochs=1), data) for _ in range(2)]
-    for twin in recipes.TWINS:
+    for twin in TWINS:
         a, b = (r.models[twin].state_dict() for r in results)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -84,7 +84,7 @@ def test_cli_trains_saves_and_evaluates(synthetic_npz, tmp_path, capsys):
     out = tmp_path / "run"
     assert train.main(["--arch", "mlp", "--recipe", "tutorial", "--data", str(synthetic_npz), "--out", str(out),
                        "--epochs", "1", "--batch-size", "32"]) == 0
-    for twin in recipes.TWINS:
+    for twin in TWINS:
         meta = json.loads((out / f"mlp-{twin}.json").read_text())
         for key in ("arch", "bn", "placement", "recipe", "seed", "epochs", "history", "test_accuracy", "data",
                     "versions", "per_class_accuracy", "confusion_matrix", "command", "wall_time_seconds"):
@@ -96,7 +96,7 @@ def test_cli_trains_saves_and_evaluates(synthetic_npz, tmp_path, capsys):
     assert evaluate.main(["--json", "--data", str(synthetic_npz), str(out)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["checkpoint"].split("/")[-1] for r in rows} == {"mlp-bn.safetensors", "mlp-plain.safetensors"}
-    metas = {t: json.loads((out / f"mlp-{t}.json").read_text()) for t in recipes.TWINS}
+    metas = {t: json.loads((out / f"mlp-{t}.json").read_text()) for t in TWINS}
     for r in rows:
         twin = "bn" if r["checkpoint"].endswith("-bn.safetensors") else "plain"
         assert abs(r["test_accuracy"] - metas[twin]["test_accuracy"]) < 1e-9

@@ -71,6 +71,15 @@ def balanced_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
     return picked[torch.randperm(len(picked), generator=g)][:n]
 
 
+def draw(count: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `n` seeded random draws from `count` items: without replacement, unless `n` > `count`.
+    Never a prefix: the file is grouped by class."""
+    g = torch.Generator().manual_seed(seed)
+    if n <= count:
+        return torch.randperm(count, generator=g)[:n]
+    return torch.randint(0, count, (n,), generator=g)
+
+
 def resolve_path(path: str | os.PathLike | None) -> Path:
     if path:
         return Path(path)

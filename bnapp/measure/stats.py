@@ -178,14 +178,6 @@ def record_pair(models: dict[str, nn.Module], specs: dict[str, InputSpec], image
     return {twin: record(m, images, specs[twin], mode) for twin, m in models.items()}
 
 
-def sample(images: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """n images drawn without replacement (with replacement past the pool's size), seeded."""
-    g = torch.Generator().manual_seed(seed)
-    if n <= len(images):
-        return images[torch.randperm(len(images), generator=g)[:n]]
-    return images[torch.randint(0, len(images), (n,), generator=g)]
-
-
 def default_batch(arch: str) -> int:
     """The batch the Activations view uses by default. For the CNN, 16 images keep every statistic of
     both twins within 300 ms on 2 CPU cores (about 0.2 s; 32 take 0.37 s, 256 about 3 s: the fp32

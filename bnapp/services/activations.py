@@ -6,10 +6,12 @@ from dataclasses import dataclass
 import torch
 
 from bnapp import TWIN_LABELS
+from bnapp.data.cifar10 import draw
 from bnapp.data.images import image_tensor, to_model_input
 from bnapp.measure import stats
 from bnapp.measure.stats import LayerStats
 from bnapp.services import UserError
+from bnapp.services.state import pair_title
 from bnapp.store.pairs import Pair
 from bnapp.system import sharing
 from bnapp.training.limits import SEED, Bound
@@ -51,7 +53,7 @@ def batch_of(source: str, n, seed, test_images: torch.Tensor | None, test_source
         raise UserError(str(e)) from None
     if test_images is None:
         raise UserError("No test images available.")
-    return stats.sample(test_images, n, seed), f"{n} of {test_source}"
+    return test_images[draw(len(test_images), n, seed)], f"{n} of {test_source}"
 
 
 def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: str | None) -> ActivationView:
@@ -67,7 +69,7 @@ def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: s
     names = [l.name for l in bn]
     layer = layer if layer in names else names[min(DEFAULT_LAYER_INDEX, len(names) - 1)]
     i = names.index(layer)
-    note = (f"**{pair.title}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of shape "
+    note = (f"**{pair_title(pair)}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of shape "
             f"{tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
             f"zero after ReLU ({100 * plain[i].act.zero_fraction:.0f}% in the plain twin).")
     return ActivationView(bn, plain, layer, mode, note + nonfinite_note(result))

@@ -8,15 +8,16 @@ import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from bnapp import TWIN_LABELS
+from bnapp import TWIN_LABELS, TWINS
 from bnapp.data.cifar10 import Cifar10
 from bnapp.measure import infer
+from bnapp.measure.spread import Spread, paired
 from bnapp.services import UserError
 from bnapp.services.speedup import NEAR_CHANCE
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer, Progress
 from bnapp.training.limits import TrainLimits, TrainSettings
-from bnapp.training.recipes import RECIPES, TWINS, TrainConfig, default_recipe
+from bnapp.training.recipes import RECIPES, TrainConfig, default_recipe
 
 MAX_SWEEP_RATES = 8
 PLACEMENT_SEEDS = (0, 1, 2)
@@ -100,10 +101,9 @@ def tta_choice(rows: list[dict], twin: str = "bn") -> tuple[str, str]:
         parts = []
         for tta in infer.TTA_WEIGHTS:
             acc = [by[s, name, tta] for s in seeds]
-            gain = [by[s, name, tta] - by[s, name, "none"] for s in seeds]
-            sd = statistics.stdev(gain) if len(gain) > 1 else 0.0
+            gain = Spread.of([by[s, name, tta] - by[s, name, "none"] for s in seeds])
             parts.append(f"{tta} {100 * statistics.mean(acc):.2f}%"
-                         + ("" if tta == "none" else f" (gain {100 * statistics.mean(gain):+.2f} +- {100 * sd:.2f})"))
+                         + ("" if tta == "none" else f" (gain {100 * gain.mean:+.2f} +- {100 * gain.sd:.2f})"))
         lines.append(f"{name}: " + ", ".join(parts))
     mean = {tta: statistics.mean(by[s, twin, tta] for s in seeds) for tta in infer.TTA_WEIGHTS}
     chosen = max(mean, key=mean.get)
@@ -213,17 +213,13 @@ def placement_finals(logs: dict) -> dict[str, list[float]]:
 
 
 def placement_summary(logs: dict) -> str:
-    """Mean +- sd over seeds per variant; a difference is claimed only where the intervals do not overlap."""
+    """Mean +- sd over seeds per variant; before against after is tested paired by seed (`spread.paired`)."""
     finals = {k: v for k, v in placement_finals(logs).items() if v}
     if not finals:
         return "Running the first seed..."
-    stats = {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)) for k, v in finals.items()}
-    parts = [f"{k}: {100 * m:.1f}% +- {100 * sd:.1f} (n={n})" for k, (m, sd, n) in stats.items()]
+    parts = [f"{k}: {Spread.of(v).percent()} (n={len(v)})" for k, v in finals.items()]
     line = "Final test accuracy, mean +- sd over seeds -- " + "; ".join(parts) + "."
-    both = [stats.get("BN before ReLU"), stats.get("BN after ReLU")]
-    if all(b is not None and b[2] == len(PLACEMENT_SEEDS) for b in both):
-        (m1, s1, _), (m2, s2, _) = both
-        overlap = abs(m1 - m2) <= s1 + s2
-        line += (" **No clear difference** between before and after: the intervals overlap." if overlap else
-                 f" BN **{'before' if m1 > m2 else 'after'}** the ReLU did better here, beyond the seeds' spread.")
+    before, after = finals.get("BN before ReLU", []), finals.get("BN after ReLU", [])
+    if len(before) == len(after) == len(PLACEMENT_SEEDS):  # each seed trains both placements: they pair up
+        line += f" {paired(before, after).describe('BN before ReLU', 'BN after ReLU')}."
     return line

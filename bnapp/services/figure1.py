@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from bnapp.data.cifar10 import Cifar10
-from bnapp.measure import evolution, stats
+from bnapp import TWINS
+from bnapp.data.cifar10 import Cifar10, draw
+from bnapp.measure import evolution
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer
 from bnapp.training.recipes import RECIPES, TrainConfig
@@ -34,9 +35,9 @@ class Figure1:
         if not self.points:
             return "Training both 3 x 100 sigmoid MLPs..."
         first, last = self.points[0][1], self.points[-1][1]
-        spread = {t: last[t]["act_input"][85] - last[t]["act_input"][15] for t in ("bn", "plain")}
-        moved = {t: abs(last[t]["act_input"][50] - first[t]["act_input"][50]) for t in ("bn", "plain")}
-        acc = {t: self.log.test_acc[t][-1] for t in ("bn", "plain")} if self.log.eval_steps else {}
+        spread = {t: last[t]["act_input"][85] - last[t]["act_input"][15] for t in TWINS}
+        moved = {t: abs(last[t]["act_input"][50] - first[t]["act_input"][50]) for t in TWINS}
+        acc = {t: self.log.test_acc[t][-1] for t in TWINS} if self.log.eval_steps else {}
         text = (f"Step {self.points[-1][0]}: the sigmoid's median input moved {moved['plain']:.2f} without BN and "
                 f"{moved['bn']:.2f} with BN since the first snapshot; 15th-85th percentile width now "
                 f"{spread['plain']:.2f} without, {spread['bn']:.2f} with.")
@@ -58,7 +59,7 @@ def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figur
     """Train both MLPs; yield the figure's data after each evaluation and at the end."""
     cfg = cfg or figure1_config()
     spec = cfg.recipe.input_spec()
-    images = stats.sample(data.x_test, PROBE_IMAGES, seed=cfg.seed)
+    images = data.x_test[draw(len(data.x_test), PROBE_IMAGES, cfg.seed)]
     probe = lambda models, lr=0.0: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL)  # noqa: E731
     trainer = PairTrainer(cfg, data, probe=probe)
     fig = Figure1(test_images=len(trainer.data.y_test), points=[(0, probe(trainer.models()))])  # the start, as the paper

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from bnapp.data.cifar10 import Cifar10
+from bnapp.measure.spread import Spread, paired
 from bnapp.services.experiments import ExperimentPreset
 from bnapp.services.probes import probe_for
 from bnapp.services.training import PROBE_UNIT, RunLog
@@ -53,19 +54,14 @@ class NoisyRun:
         n = len(finals["bn"])
         if not n:
             return "Training the first seed (BN, noisy BN and no BN in lockstep)..."
-        stat = {v: (statistics.mean(a), statistics.stdev(a) if len(a) > 1 else 0.0) for v, a in finals.items()}
         text = ("Final test accuracy, mean +- sd over " + f"{n} seed(s): " +
-                "; ".join(f"{LABELS[v]} **{100 * m:.1f}% +- {100 * sd:.1f}**" for v, (m, sd) in stat.items()) + ".")
+                "; ".join(f"{LABELS[v]} {Spread.of(a).percent()}" for v, a in finals.items()) + ".")
         move = self.movement()
         text += (f" Between evaluations the median of {self.unit}'s channel 0 moved by {move['noisy']:.2f} on average "
                  f"with noisy BN, {move['bn']:.2f} with BN and {move['plain']:.2f} without (first seed).")
-        if n == self.seeds:
-            (mb, sb), (mn, sn), (mp, sp) = stat["bn"], stat["noisy"], stat["plain"]
-            text += (" Noisy BN trains **about as well as BN** (the intervals overlap)" if abs(mb - mn) <= sb + sn else
-                     f" Noisy BN is **{'below' if mn < mb else 'above'} BN** beyond the seeds' spread")
-            text += (", and **better than no BN** beyond the spread." if mn - sn > mp + sp else
-                     "; against no BN there is **no clear difference**." if abs(mn - mp) <= sn + sp else
-                     ", and **below no BN** beyond the spread.")
+        if n == self.seeds:  # the three variants train in lockstep, seed by seed: their results pair up
+            text += "".join(f" {paired(finals['noisy'], finals[v]).describe(LABELS['noisy'], LABELS[v])}."
+                            for v in ("bn", "plain"))
         return text
 
 

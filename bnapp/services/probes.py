@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from bnapp.data.batches import normalize
-from bnapp.data.cifar10 import Cifar10, balanced_sample
+from bnapp.data.cifar10 import Cifar10, balanced_sample, draw
 from bnapp.measure import evolution, landscape, stats
 from bnapp.measure.landscape import LineStats
 from bnapp.training.recipes import TrainConfig
@@ -32,7 +32,7 @@ def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0, with
     view; a fixed class-balanced batch of training images for the landscape (the training loss)."""
     r = cfg.recipe
     spec = r.input_spec()
-    images = stats.sample(data.x_test, stats.default_batch(cfg.arch), seed=cfg.seed)
+    images = data.x_test[draw(len(data.x_test), stats.default_batch(cfg.arch), cfg.seed)]
     if with_landscape:
         idx = balanced_sample(data.y_train, min(LANDSCAPE_IMAGES, len(data.y_train)), seed=cfg.seed)
         x_land, y_land = normalize(data.x_train[idx], spec.mean, spec.std), data.y_train[idx]

@@ -14,6 +14,7 @@ from bnapp import CLASSES
 from bnapp.data import corruptions
 from bnapp.data.corruptions import SEVERITIES, CorruptionError
 from bnapp.data.images import ImageError, image_tensor, open_many, tensor_image, to_model_input
+from bnapp.measure.infer import share_right
 from bnapp.measure.reports import interval
 from bnapp.services import UserError
 from bnapp.services.testtime import ImagePool, Progress, cache, pair_key, probabilities
@@ -104,7 +105,7 @@ def _clean_key(pair: Pair, pool: ImagePool, n: int, prior: float) -> tuple:
 
 
 def _accuracies(probs: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
-    return {v: float((p.argmax(1) == labels).float().mean()) for v, p in probs.items()}
+    return {v: share_right(p, labels) for v, p in probs.items()}
 
 
 def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: float = DEFAULT_PRIOR,
@@ -141,6 +142,11 @@ class SeverityCurve:
 
     def pm(self, p: float) -> float:
         return interval(p, self.n)
+
+    @property
+    def accuracy_pm(self) -> dict[str, list[float]]:
+        """The 95% interval's half-width of each accuracy in `accuracy`."""
+        return {v: [self.pm(a) for a in acc] for v, acc in self.accuracy.items()}
 
 
 def severities(pair: Pair, pool: ImagePool, corruption: str, prior: float = DEFAULT_PRIOR,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bnapp import TWIN_LABELS
+from bnapp import TWIN_LABELS, TWINS
 from bnapp.data.cifar10 import HOLDOUT_IMAGES, HOLDOUT_SEED, Cifar10
 from bnapp.measure.infer import InputSpec
 from bnapp.measure.reports import class_report
 from bnapp.services.experiments import TTA_SEEDS
 from bnapp.store.checkpoints import CheckpointError, load, save
-from bnapp.training.recipes import TWINS
 
 EXPERIMENTS_PROG = "python -m bnapp.experiments"
 WRITTEN_PRECISIONS = ("fp32", "bf16")

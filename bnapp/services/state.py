@@ -10,18 +10,27 @@ from pathlib import Path
 
 import torch
 
+from bnapp import TWIN_LABELS, TWINS
 from bnapp.data.cifar10 import Cifar10, load_cifar10, load_test_set
 from bnapp.data.images import Examples
+from bnapp.measure.spread import Spread
 from bnapp.services import UserError
 from bnapp.services.hub_access import HubAccess
 from bnapp.services.run_line import RunLine
 from bnapp.services.testtime import ImagePool
-from bnapp.store.pairs import DEFAULT_PAIRS, Pair, load_hub_pairs, load_pairs
+from bnapp.store.pairs import Pair, load_hub_pairs, load_pairs
 from bnapp.training.engine import PairTrainer
 from bnapp.training.limits import TrainLimits
 from bnapp.training.runs import PairResult, save_run
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
+# The app opens on the fairest comparison shipped: both twins at a rate where the plain net trains well.
+DEFAULT_PAIRS = ("cnn-best", "cnn")
+ARCH_NAMES = {"mlp": "Tutorial MLP (Linear + BatchNorm1d)", "cnn": "CNN (Conv + BN2d)",
+              "fig1": "Figure 1 MLP (3 x 100 sigmoid)"}
+PAIR_PURPOSES = {"mlp": "the tutorial's recipe",  # the shipped pairs: why each is there
+                 "cnn": "a rate only BN tolerates (BN's best rate and length on validation)",
+                 "cnn-best": "the plain net's best rate on validation"}
 
 
 @dataclass
@@ -173,5 +182,24 @@ def get_pair(state: ServerState, name: str, session: Session | None = None) -> P
 
 def pair_choices(state: ServerState, session: Session | None) -> list[tuple[str, str]]:
     """(label, name) for the pair menu; pairs trained in this session say so."""
-    return [(p.title if n in state.pairs or p.origin == "hub" else f"{p.title} [trained here]", n)
+    return [(pair_title(p) if n in state.pairs or p.origin == "hub" else f"{pair_title(p)} [trained here]", n)
             for n, p in all_pairs(state, session).items()]
+
+
+def pair_title(pair: Pair) -> str:
+    """What the pair is, the rate it was trained at (from its checkpoint) and what it scores: mean +- sd over
+    seeds where it was trained with several (`bnapp.seeds`), else the one seed's accuracy, said as such."""
+    meta = pair.metadata["bn"]
+    hp = meta.get("hyperparameters", {})
+    rate = f", {hp['optimizer']} lr {hp['lr']:g}" if "lr" in hp and "optimizer" in hp else ""
+    name = ARCH_NAMES.get(meta["arch"], meta["arch"].upper())
+    base = (f"{name} pair '{pair.name}' from the Hub{rate}" if pair.origin == "hub" else
+            f"{name}{rate}: {PAIR_PURPOSES[pair.name]}" if pair.name in PAIR_PURPOSES else f"{name} pair '{pair.name}'{rate}")
+    if all("seeds" in pair.metadata[t] for t in TWINS):
+        runs = {t: pair.metadata[t]["seeds"] for t in TWINS}
+        p = pair.precision if pair.precision in runs["bn"]["mean"] else "fp32"
+        acc = ", ".join(f"{TWIN_LABELS[t]} {Spread(r['mean'][p], r['sd'][p], len(r['seeds'])).percent()}"
+                        for t, r in runs.items())
+        return f"{base} -- over {len(runs['bn']['seeds'])} seeds (mean +- sd): {acc}"
+    acc = ", ".join(f"{TWIN_LABELS[t]} {100 * pair.accuracy(t):.1f}%" for t in TWINS if pair.accuracy(t) is not None)
+    return f"{base} -- test accuracy, one seed: {acc}" if acc else base

@@ -17,9 +17,11 @@ import torch
 from PIL import Image
 
 from bnapp import CLASSES
+from bnapp.data.cifar10 import draw
 from bnapp.data.images import image_tensor, to_model_input
 from bnapp.measure import adapt
 from bnapp.measure.adapt import RUNNING, BatchOfOneError
+from bnapp.measure.infer import share_right
 from bnapp.measure.reports import interval
 from bnapp.services import UserError
 from bnapp.store.pairs import Pair
@@ -46,9 +48,7 @@ class ImagePool:
         idx = torch.arange(len(self.labels)) if cls is None else (self.labels == cls).nonzero().flatten()
         if len(idx) == 0:
             raise UserError(f"No test images of class {CLASSES[cls]} available.")
-        g = torch.Generator().manual_seed(seed)
-        pick = (idx[torch.randperm(len(idx), generator=g)[:n]] if n <= len(idx)
-                else idx[torch.randint(len(idx), (n,), generator=g)])
+        pick = idx[draw(len(idx), n, seed)]
         return self.images[pick], self.labels[pick]
 
 
@@ -149,6 +149,11 @@ class BatchSizeCurve:
     def pm(self, p: float) -> float:
         return interval(p, self.n)
 
+    @property
+    def batch_stats_pm(self) -> list[float]:
+        """The 95% interval's half-width of each batch-statistics accuracy (0 where undefined)."""
+        return [self.pm(a) if a is not None else 0.0 for a in self.batch_stats]
+
     def summary(self) -> str:
         shown = [(s, a) for s, a in zip(self.sizes, self.batch_stats) if a is not None]
         line = ", ".join(f"{s}: {a:.1%}" for s, a in shown)
@@ -202,7 +207,7 @@ def accuracy_vs_batch_size(pair: Pair, pool: ImagePool, progress: Progress | Non
         n = len(labels)
 
         def acc(p: torch.Tensor) -> float:
-            return float((p.argmax(1) == labels).float().mean())
+            return share_right(p, labels)
         running, plain = acc(probabilities(pair, "bn", images)), acc(probabilities(pair, "plain", images))
         out, why = [], ""
         for i, size in enumerate(SIZES):
@@ -211,7 +216,7 @@ def accuracy_vs_batch_size(pair: Pair, pool: ImagePool, progress: Progress | Non
             usable = n - n % size
             try:
                 p = probabilities(pair, "bn", images[:usable], prior=0, group=size) if usable else None
-                out.append(None if p is None else float((p.argmax(1) == labels[:usable]).float().mean()))
+                out.append(None if p is None else share_right(p, labels[:usable]))
             except UserError as e:
                 out.append(None)
                 why = str(e)

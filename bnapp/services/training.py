@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnapp import TWIN_LABELS
+from bnapp import TWIN_LABELS, TWINS
 from bnapp.services import UserError
 from bnapp.services.budget import Plan, plan_run
 from bnapp.services.probes import describe_landscape, probe_for
@@ -20,7 +20,7 @@ from bnapp.services.state import RunRecord, ServerState, Session
 from bnapp.system import sharing
 from bnapp.training.engine import PairTrainer, Progress
 from bnapp.training.limits import TrainLimits, TrainSettings
-from bnapp.training.recipes import RECIPES, TWINS, TrainConfig
+from bnapp.training.recipes import RECIPES, TrainConfig
 from bnapp.training.runs import finish
 
 MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see sharing.CoreShare)

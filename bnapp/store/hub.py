@@ -30,10 +30,10 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
+from bnapp import TWIN_NAMES, TWINS
 from bnapp.store.checkpoints import find_pairs, paths, read_metadata
 
 PAIR_FILES = ["*-bn.safetensors", "*-bn.json", "*-plain.safetensors", "*-plain.json"]
-TWIN_NAMES = {"bn": "with BatchNorm", "plain": "without BatchNorm"}
 
 
 class HubError(RuntimeError):
@@ -149,7 +149,7 @@ def push_pair(folder: str | os.PathLike, pair: str, repo_id: str, token: str | N
     if missing:
         raise HubError(f"Pair {pair!r} is incomplete in {folder}: missing {', '.join(missing)}.")
     try:
-        metadata = {t: read_metadata(stem) for t, stem in zip(("bn", "plain"), stems)}
+        metadata = {t: read_metadata(stem) for t, stem in zip(TWINS, stems)}
     except (ValueError, OSError) as e:
         raise HubError(f"Pair {pair!r} has unreadable metadata: {e}") from None
     token = token or saved_token()

@@ -13,12 +13,6 @@ from bnapp.store.checkpoints import CheckpointError, find_pairs, load
 from bnapp.system import machine
 from bnapp.system.precision import prediction_precision
 
-PAIR_TITLES = {"mlp": "Tutorial MLP (Linear + BatchNorm1d), the tutorial's Adam 1e-4",
-               "cnn": "CNN (Conv + BN2d), lr 0.3: a rate only BN tolerates (BN's best rate and length on validation)",
-               "cnn-best": "CNN (Conv + BN2d), lr 0.03: the plain net's best rate on validation"}
-# The app opens on the fairest comparison shipped: both twins at a rate where the plain net trains well.
-DEFAULT_PAIRS = ("cnn-best", "cnn")
-
 
 @dataclass
 class Pair:
@@ -40,21 +34,6 @@ class Pair:
         (shipped checkpoints hold both in `test_accuracy_by_precision`), else the one on record."""
         meta = self.metadata[twin]
         return meta.get("test_accuracy_by_precision", {}).get(self.precision, meta.get("test_accuracy"))
-
-    @property
-    def title(self) -> str:
-        """What the pair is and what it scores: mean +- sd over seeds where it was trained with several
-        (`bnapp.seeds`), else the one seed's accuracy, said as such."""
-        meta = self.metadata["bn"]
-        base = (f"{meta['arch'].upper()} pair '{self.name}' from the Hub" if self.origin == "hub" else
-                PAIR_TITLES.get(self.name, f"{meta['arch'].upper()} pair '{self.name}'"))
-        if all("seeds" in self.metadata[t] for t in ("bn", "plain")):
-            runs = {t: self.metadata[t]["seeds"] for t in ("bn", "plain")}
-            p = self.precision if self.precision in runs["bn"]["mean"] else "fp32"
-            acc = ", ".join(f"{t} {100 * r['mean'][p]:.1f} +- {100 * r['sd'][p]:.1f}%" for t, r in runs.items())
-            return f"{base} -- over {len(runs['bn']['seeds'])} seeds (mean +- sd): {acc}"
-        acc = ", ".join(f"{t} {100 * self.accuracy(t):.1f}%" for t in ("bn", "plain") if self.accuracy(t) is not None)
-        return f"{base} -- test accuracy, one seed: {acc}" if acc else base
 
     def spec(self, twin: str) -> InputSpec:
         return InputSpec.from_dict(self.metadata[twin]["input"])

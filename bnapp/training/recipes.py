@@ -11,7 +11,6 @@ from bnapp.data.cifar10 import CIFAR_MEAN, CIFAR_STD
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
 
-TWINS = ("bn", "plain")
 OPTIMIZERS = ("sgd", "adam")
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from torch import nn
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import Cifar10
 from bnapp.nets.models import ModelConfig
 from bnapp.store.checkpoints import base_metadata, save
 from bnapp.system import machine
 from bnapp.training.engine import PairTrainer
-from bnapp.training.recipes import TWINS, TrainConfig
+from bnapp.training.recipes import TrainConfig
 
 
 @dataclass

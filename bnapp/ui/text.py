@@ -1,4 +1,11 @@
 """The app's explanatory prose, in one place: what each view shows, in plain words."""
+from bnapp.measure.landscape import FACTORS
+from bnapp.nets.noisy_bn import SCALE, SHIFT
+from bnapp.services.experiments import PLACEMENT, PLACEMENT_SEEDS, SWEEP
+from bnapp.services.figure1 import PROBE_IMAGES
+from bnapp.services.noisy import NOISY, NOISY_SEEDS
+from bnapp.services.probes import LANDSCAPE_IMAGES
+from bnapp.services.testtime import CURVE_IMAGES
 
 INTRO = """# bnapp: see Batch Normalization at work
 Two networks, identical but for their **BatchNorm** layers, trained on CIFAR-10 in lockstep on the same
@@ -61,18 +68,20 @@ def train_intro(limits) -> str:
             "in line, one per visitor, and a waiting run shows its place here.")
 
 
-SWEEP_INTRO = ("Both twins at several learning rates, one short epoch each on 4096 images, same seed: BatchNorm "
+SWEEP_INTRO = (f"Both twins at several learning rates, {SWEEP.epochs:g} short epoch(s) each on {SWEEP.train_subset:,} images, "
+               "same seed: BatchNorm "
                "tolerates rates at which the plain twin stalls near chance (open circle) or diverges (x). PyTorch's "
                "weight decay shrinks weights by lr x decay each step, so the decay is scaled with 1/lr to keep that "
-               "product fixed. Accuracy: 1,000 test images, no TTA.")
-PLACEMENT_INTRO = ("The tutorial leaves this open: try it. Same data and budget (2 epochs on 4096 images), BN placed "
+               f"product fixed. Accuracy: {SWEEP.test_subset:,} test images, no TTA.")
+PLACEMENT_INTRO = ("The tutorial leaves this open: try it. Same data and budget "
+                   f"({PLACEMENT.epochs:g} epochs on {PLACEMENT.train_subset:,} images), BN placed "
                    "before the activation and after it (then the conv before the ReLU keeps its bias), and the plain "
-                   "twin as the baseline, for 3 seeds each: a difference is claimed only where the spread of the "
-                   "seeds does not cover it.")
-FIGURE1_INTRO = """Ioffe & Szegedy (2015) showed BatchNorm's effect with a small network: **3 fully connected hidden
+                   f"twin as the baseline, for {len(PLACEMENT_SEEDS)} seeds each: a difference is claimed only where a "
+                   "test paired by seed finds one (each seed trains every variant).")
+FIGURE1_INTRO = f"""Ioffe & Szegedy (2015) showed BatchNorm's effect with a small network: **3 fully connected hidden
 layers of 100 sigmoid units**, trained with and without BN (they used MNIST; this is CIFAR-10, batch 60, plain SGD,
 3 epochs). (a) test accuracy against steps; (b, c) the 15th, 50th and 85th percentiles of the input to one
-sigmoid of the last hidden layer, over a fixed batch of 1,000 test images. With BN that input is BN's output,
+sigmoid of the last hidden layer, over a fixed batch of {PROBE_IMAGES:,} test images. With BN that input is BN's output,
 re-centred and re-scaled at every step but then shifted and scaled by BN's own learned beta and gamma. The paper
 reports it far steadier than without BN; the summary under the figure says how far each median moved and how
 wide each band is on this run, so you can see whether that holds here. (That steadiness *causes* faster
@@ -100,7 +109,7 @@ feature of a BatchNorm1d layer has variance 0, so its output is just beta: every
 With **a batch of one** BatchNorm1d has one value per feature and cannot normalise (PyTorch refuses it in train
 mode; both bnapp pairs end in a Linear + BatchNorm1d layer); BatchNorm2d alone would normalise one image over its
 own positions."""
-BATCH_SIZE_EXPLAIN = """**Accuracy against batch size.** 1,024 random test images split into batches of each size, the
+BATCH_SIZE_EXPLAIN = f"""**Accuracy against batch size.** {CURVE_IMAGES:,} random test images split into batches of each size, the
 BN twin normalising each batch with its own statistics (what train mode does), against eval mode's running
 statistics (band: its 95% interval) and the plain twin. Small batches give noisy statistics and cost accuracy
 (Ioffe 2017, Batch Renormalization); by a few hundred images the batch's statistics are as good as the running
@@ -118,10 +127,10 @@ filter) and compare the BN twin with running statistics against the BN twin with
 batch (prior N as above), the plain twin beside them. Adaptation needs a batch that shares a shift: a handful
 of unrelated images gives noisy statistics."""
 
-LANDSCAPE_EXPLAIN = """**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's input
+LANDSCAPE_EXPLAIN = f"""**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's input
 distribution steady ("internal covariate shift"). Santurkar et al. showed that is not what makes it work: BN makes
 the loss landscape smoother. At each evaluation this run stands at the current weights of each twin, takes the
-gradient g on one fixed batch of 256 training images (the same for both), and moves 0.25x to 4x the current
+gradient g on one fixed batch of {LANDSCAPE_IMAGES} training images (the same for both), and moves {min(FACTORS):g}x to {max(FACTORS):g}x the current
 learning rate along -g: **left**, how much the loss varies along that line; **middle**, how much the gradient
 changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**, the largest
 gradient change per distance moved (an effective beta-smoothness, lower is smoother). The first two also grow with
@@ -129,10 +138,10 @@ the gradient's size (a twin that barely moves barely changes); the right one div
 is the one to compare. One run, one fixed batch: a single point says little, the curves over the run say more.
 Measured on copies: the run itself is unchanged (tested bit for bit). The summary gives this run's medians; the
 science page, the quick preset's."""
-NOISY_INTRO = """Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
-random scale in [0.5, 1.5] and add a random shift in [-0.5, 0.5], drawn afresh at every training step (nothing at
+NOISY_INTRO = f"""Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
+random scale in [{1 - SCALE:g}, {1 + SCALE:g}] and add a random shift in [{-SHIFT:g}, {SHIFT:g}], drawn afresh at every training step (nothing at
 test time), so every layer's input distribution moves all the time. BN, this noisy BN and no BN train in lockstep on
-the same batches from the same initial weights, CNN `quick` recipe, 3 epochs on 8,192 images, 3 seeds; right, one
+the same batches from the same initial weights, CNN `quick` recipe, {NOISY.epochs:g} epochs on {NOISY.train_subset:,} images, {len(NOISY_SEEDS)} seeds; right, one
 channel's distribution in each. **What it shows:** if noisy BN still trains about as well as BN while its
 distributions move far more, steady distributions are not what BN's benefit rests on. **What it does not show:**
 why BN helps instead (the landscape plots above are Santurkar et al.'s answer), or that this holds for every

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from bnapp.ui.figures.base import COLORS, LOG_AXIS, NAMES, band, layout
+from bnapp import TWIN_NAMES, TWINS
+from bnapp.ui.figures.base import COLORS, LOG_AXIS, band, layout
 
 
 def layer_overview(bn_layers: list, plain_layers: list, mode: str) -> go.Figure:
@@ -97,17 +98,17 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
         f"{unit}, channel {channel}: the ReLU's input", f"{unit}, channel {channel}: BN's input",
         "std of each layer's BN input (all channels)"))
     steps = [s for s, _ in points]
-    for twin in ("bn", "plain"):
+    for twin in TWINS:
         percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], 1)
     percentile_lines(fig, steps, [pt["bn"]["bn_input"] for _, pt in points], "#6b7280", 2)
     if points:
         units = list(points[0][1]["bn"]["stds"])
-        for twin in ("bn", "plain"):
+        for twin in TWINS:
             for i, u in enumerate(units):
                 fig.add_scatter(x=steps, y=[max(pt[twin]["stds"][u], 1e-6) for _, pt in points], mode="lines",
-                                name=NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
+                                name=TWIN_NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
                                 line=dict(color=COLORS[twin], width=1.5), row=1, col=3,
-                                hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + NAMES[twin] + "</extra>")
+                                hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + TWIN_NAMES[twin] + "</extra>")
     fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
     return layout(fig, "Inside the networks while they train: 15th/50th/85th percentiles over a fixed probe batch "

@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 COLORS = {"bn": "#2563eb", "plain": "#f97316"}
-NAMES = {"bn": "with BatchNorm", "plain": "without BatchNorm"}
 _TICKS = [round(m * 10.0 ** e, 6) for e in range(-6, 5) for m in (1, 2, 5)]
 LOG_AXIS = dict(type="log", tickvals=_TICKS, ticktext=[f"{t:g}" for t in _TICKS])  # 1-2-5 labels, not plotly's crowded digits
 

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from bnapp import CLASSES
-from bnapp.ui.figures.base import COLORS, NAMES, layout_dict, unvalidated_figure
+from bnapp import CLASSES, TWIN_NAMES, TWINS
+from bnapp.ui.figures.base import COLORS, layout_dict, unvalidated_figure
 
 
 def class_probabilities(probs: dict[str, dict[str, float]], truth: str | None = None) -> go.Figure:
     """Grouped bars: all ten class probabilities for both twins. Built from plain dicts without plotly's
     per-call validation, which costs 12-25 ms (more than the networks) on every prediction; the tests
     check that it equals the validated figure."""
-    data = [dict(type="bar", name=NAMES[twin], x=list(CLASSES), y=[probs[twin].get(c, 0.0) for c in CLASSES],
-                 marker=dict(color=COLORS[twin]), hovertemplate="%{x}: %{y:.1%}<extra>" + NAMES[twin] + "</extra>")
-            for twin in ("bn", "plain")]
+    data = [dict(type="bar", name=TWIN_NAMES[twin], x=list(CLASSES), y=[probs[twin].get(c, 0.0) for c in CLASSES],
+                 marker=dict(color=COLORS[twin]), hovertemplate="%{x}: %{y:.1%}<extra>" + TWIN_NAMES[twin] + "</extra>")
+            for twin in TWINS]
     layout = dict(barmode="group", yaxis=dict(range=[0, 1], tickformat=".0%", title=dict(text="probability")),
                   **layout_dict("Class probabilities, both twins"))
     if truth:

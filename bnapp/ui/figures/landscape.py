@@ -4,9 +4,11 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bnapp.ui.figures.base import COLORS, LOG_AXIS, NAMES, layout
+from bnapp import TWIN_NAMES
+from bnapp.measure.landscape import FACTORS
+from bnapp.ui.figures.base import COLORS, LOG_AXIS, layout
 
-VARIANT_NAMES = {**NAMES, "noisy": "noisy BatchNorm"}
+VARIANT_NAMES = {**TWIN_NAMES, "noisy": "noisy BatchNorm"}
 VARIANT_COLORS = {**COLORS, "noisy": "#9333ea"}
 
 
@@ -41,8 +43,8 @@ def landscape(points: list[tuple[int, dict[str, dict[str, float]]]], measured: b
     fig.update_xaxes(title="step")
     if not measured:
         return layout(fig, "Why BN helps: not measured in this run (tick 'Measure the loss landscape' and train again)")
-    return layout(fig, "Why BN helps (Santurkar et al. 2018, Fig. 4), measured on this run: moving 0.25x-4x the "
-                       "learning rate along the gradient, on a fixed training batch")
+    return layout(fig, "Why BN helps (Santurkar et al. 2018, Fig. 4), measured on this run: moving "
+                       f"{min(FACTORS):g}x-{max(FACTORS):g}x the learning rate along the gradient, on a fixed training batch")
 
 
 def noisy_bn(logs: dict[int, object], points: list[tuple[int, dict]], unit: str) -> go.Figure:

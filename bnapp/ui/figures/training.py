@@ -5,16 +5,16 @@ import math
 
 import plotly.graph_objects as go
 
-from bnapp import TWIN_LABELS
+from bnapp import TWIN_LABELS, TWIN_NAMES, TWINS
 from bnapp.ui.figures.activations import percentile_lines
-from bnapp.ui.figures.base import COLORS, NAMES, layout
+from bnapp.ui.figures.base import COLORS, layout
 
 
 def _loss_axis_top(log) -> float | None:
     """Where a twin diverged, the loss axis ends at 1.5x the first loss: a blown-up loss (1e25) would flatten
     the other twin's curve to a line at 0. None (plotly's own range) otherwise."""
-    starts = [next((v for v in log.loss[t] if v is not None and math.isfinite(v)), None) for t in ("bn", "plain")]
-    if all(log.diverged.get(t) is None for t in ("bn", "plain")) or all(v is None for v in starts):
+    starts = [next((v for v in log.loss[t] if v is not None and math.isfinite(v)), None) for t in TWINS]
+    if all(log.diverged.get(t) is None for t in TWINS) or all(v is None for v in starts):
         return None
     return 1.5 * max(v for v in starts if v is not None)
 
@@ -25,18 +25,18 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("training loss", "test accuracy"))
     top = _loss_axis_top(log)
-    for twin in ("bn", "plain"):
+    for twin in TWINS:
         loss = log.loss[twin] if top is None else [v if v is None or v <= top else None for v in log.loss[twin]]
         if top is not None and loss != log.loss[twin]:
             worst = max(v for v in log.loss[twin] if v is not None)
             fig.add_annotation(x=1, xref="x domain", y=1, yref="y domain", xanchor="right", yanchor="top", showarrow=False,
                                text=f"{TWIN_LABELS[twin]} twin's loss leaves the axis (up to {worst:.3g})",
                                font=dict(color=COLORS[twin]))
-        fig.add_scatter(x=log.steps, y=loss, name=NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
-                        legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + NAMES[twin] + "</extra>")
-        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=NAMES[twin], mode="lines+markers", showlegend=False,
+        fig.add_scatter(x=log.steps, y=loss, name=TWIN_NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
+                        legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + TWIN_NAMES[twin] + "</extra>")
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=TWIN_NAMES[twin], mode="lines+markers", showlegend=False,
                         line=dict(color=COLORS[twin]), legendgroup=twin, row=1, col=2,
-                        hovertemplate="step %{x}: %{y:.1%}<extra>" + NAMES[twin] + "</extra>")
+                        hovertemplate="step %{x}: %{y:.1%}<extra>" + TWIN_NAMES[twin] + "</extra>")
         if log.diverged.get(twin) is not None:
             for col in (1, 2):
                 fig.add_vline(x=log.diverged[twin], line=dict(color=COLORS[twin], dash="dash"), row=1, col=col,
@@ -55,8 +55,8 @@ def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
 
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
         "(a) test accuracy", "(b) without BN: a sigmoid's input", "(c) with BN: the same sigmoid's input (BN's output)"))
-    for twin in ("bn", "plain"):
-        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], mode="lines", name=NAMES[twin],
+    for twin in TWINS:
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], mode="lines", name=TWIN_NAMES[twin],
                         line=dict(color=COLORS[twin]), row=1, col=1)
     steps = [s for s, _ in points]
     for col, twin in ((2, "plain"), (3, "bn")):
@@ -70,16 +70,16 @@ def lr_sweep(rows: list[dict]) -> go.Figure:
     """Final test accuracy against learning rate for both twins; diverged runs drawn as x at 0,
     stalled ones (near chance at the end) as open circles at their accuracy."""
     fig = go.Figure()
-    for twin in ("bn", "plain"):
+    for twin in TWINS:
         mine = sorted((r for r in rows if r["twin"] == twin), key=lambda r: r["lr"])
         ok = [r for r in mine if r["status"] != "diverged"]
         fig.add_scatter(x=[r["lr"] for r in ok], y=[r["test_accuracy"] for r in ok], mode="lines+markers",
-                        name=NAMES[twin], line=dict(color=COLORS[twin]), hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
+                        name=TWIN_NAMES[twin], line=dict(color=COLORS[twin]), hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
         for status, symbol, at_zero in (("stalled", "circle-open", False), ("diverged", "x", True)):
             bad = [r for r in mine if r["status"] == status]
             if bad:
                 fig.add_scatter(x=[r["lr"] for r in bad], y=[0 if at_zero else r["test_accuracy"] for r in bad],
-                                mode="markers", name=f"{NAMES[twin]}: {status}", marker=dict(symbol=symbol, size=14,
+                                mode="markers", name=f"{TWIN_NAMES[twin]}: {status}", marker=dict(symbol=symbol, size=14,
                                                                                            color=COLORS[twin]))
     fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
     swept = sorted({r["lr"] for r in rows})  # label exactly the rates that were tried
@@ -117,7 +117,7 @@ def overlay(runs: list[tuple[str, object]]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("training loss", "test accuracy"))
     for i, (name, log) in enumerate(runs):
         dash = RUN_DASHES[i % len(RUN_DASHES)]
-        for twin in ("bn", "plain"):
+        for twin in TWINS:
             label = f"{name}, {TWIN_LABELS[twin]}"
             fig.add_scatter(x=log.steps, y=log.loss[twin], name=label, mode="lines", legendgroup=label,
                             line=dict(color=COLORS[twin], dash=dash), row=1, col=1,

@@ -122,8 +122,7 @@ def batch_size(state: ServerState, pair_name: str, session: Session | None = Non
         pair_name: the model pair, e.g. "cnn".
     """
     c = testtime.accuracy_vs_batch_size(get_pair(state, pair_name, session), state.test_pool(), _progress(progress))
-    pm = [c.pm(a) if a is not None else 0.0 for a in c.batch_stats]
-    return (figures.batch_size(c.sizes, c.batch_stats, pm, c.running, c.pm(c.running), c.plain, c.n),
+    return (figures.batch_size(c.sizes, c.batch_stats, c.batch_stats_pm, c.running, c.pm(c.running), c.plain, c.n),
             c.summary())
 
 
@@ -165,8 +164,7 @@ def severities(state: ServerState, pair_name: str, corruption: str, prior: float
     """
     c = shift.severities(get_pair(state, pair_name, session), state.test_pool(), corruption, prior,
                          progress=_progress(progress))
-    pm = {v: [c.pm(a) for a in acc] for v, acc in c.accuracy.items()}
-    return figures.severities(c.accuracy, pm, shift.variant_names(c.prior), corruptions.LABELS[corruption])
+    return figures.severities(c.accuracy, c.accuracy_pm, shift.variant_names(c.prior), corruptions.LABELS[corruption])
 
 
 @shown_to_user

@@ -8,16 +8,17 @@ import sys
 import threading
 import time
 
+# build_app's GPU events: API name -> the handler it calls. What each asks ZeroGPU for is `events.GPU_CALLS`,
+# where `max_seconds` is the server's training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100.
 import pytest
 import spaces  # requirements-test.txt: the real package, as on a Space
 import spaces.config
 import torch
-from conftest import ROOT
+from conftest import ROOT, in_thread
 
 from bnapp.system import machine, sharing, zerogpu
+from bnapp.training.limits import TrainLimits
 
-# build_app's GPU events: API name -> the handler it calls. What each asks ZeroGPU for is `events.GPU_CALLS`,
-# where `max_seconds` is the server's training budget (BNAPP_MAX_SECONDS); the subprocess below sets it to 100.
 MAX_SECONDS = 100
 GPU_HANDLERS = {"predict": "compare", "predict_many": "compare_many", "activations": "activations",
                 "train": "train_run", "lr_sweep": "run_lr_sweep", "placement": "run_placement", "figure1": "run_figure1",
@@ -28,7 +29,6 @@ GPU_HANDLERS = {"predict": "compare", "predict_many": "compare_many", "activatio
 
 
 def gpu_events() -> dict[str, tuple[str, int]]:
-    from bnapp.training.limits import TrainLimits
     from bnapp.ui.events import GPU_CALLS
 
     limits = TrainLimits(max_seconds=MAX_SECONDS)
@@ -230,7 +230,7 @@ def test_training_waits_while_a_request_is_in_flight_and_then_for_a_quiet_moment
         with share.interactive():
             inside.set()
             release.wait(30)
-        ended["at"] = time.monotonic()
+            ended["at"] = time.monotonic()  # before the request ends: the quiet moment starts after this
 
     r = threading.Thread(target=request, daemon=True)
     r.start()
@@ -332,3 +332,22 @@ def test_closing_the_consumer_stops_the_work_and_its_thread():
     time.sleep(0.1)
     assert len(produced) == n
     assert not any(t.name == "bnapp-background" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_run_that_ignores_stop_does_not_hang_its_consumer(monkeypatch):
+    monkeypatch.setattr(sharing, "JOIN_TIMEOUT", 0.3)
+    release = threading.Event()
+
+    def stubborn():
+        yield 1
+        release.wait(30)  # a step that does not end when asked to stop
+        yield 2
+
+    def consume_one():
+        with pytest.warns(UserWarning, match="did not end"):
+            for item in sharing.in_background(stubborn()):
+                return item
+
+    finished, out = in_thread(consume_one, 10)
+    release.set()
+    assert finished and out == [1]
