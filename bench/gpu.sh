@@ -10,7 +10,7 @@ export PYTHONPATH="$PWD"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch; print('torch', torch.__version__)"; } > "$out/machine.txt" 2>&1
 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra" -m gpu tests/test_gpu.py tests/test_device.py > "$out/gpu_tests.txt" 2>&1
 if [ -z "${BNAPP_DATA:-}" ]; then
-  python3 -c "from bnapp.data import make_synthetic_npz; make_synthetic_npz('/tmp/standin.npz', n_train=50000, n_test=10000)"
+  python3 -c "from bnapp.data.synthetic import make_synthetic_npz; make_synthetic_npz('/tmp/standin.npz', n_train=50000, n_test=10000)"
   export BNAPP_DATA=/tmp/standin.npz
 fi
 timeout 150 python3 bench/predict_speed.py --n 100 > "$out/predict_speed.txt" 2>&1

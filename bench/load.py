@@ -1,13 +1,14 @@
 """Load on loopback: 16 concurrent gradio_client clients each send 25 predictions to `python app.py`
 (its own process) while a training run is in progress. Prints errors, p50/p95 latency, throughput and
 CPU per prediction (target: 0 errors, p95 <= 1 s); `--no-training` gives the same load without a run,
-`--default-client` the same load from stock clients; `--quick` a few requests and a tiny run, only to
-show the bench still runs against the app's endpoints (CI).
+`--default-client` the same load from stock clients; `--quick` a few requests and a tiny run (on a synthetic
+stand-in where $BNAPP_DATA is unset), only to show the bench still runs against the app's endpoints (CI).
 
 /train is called by its parameters' names and its progress read by its output's label, as the API page
 gives them, so a changed endpoint breaks the bench loudly instead of silently.
 
-    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25] [--no-training] [--default-client]
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/load.py [--clients 16 --requests 25] [--no-training]
+        [--default-client] [--quick]
 """
 from __future__ import annotations
 
@@ -54,11 +55,12 @@ def main() -> None:
     ap.add_argument("--no-training", action="store_true", help="the same load with no run in progress, for comparison")
     ap.add_argument("--quick", action="store_true", help="2 clients x 3 predictions beside a tiny run (CI)")
     ap.add_argument("--default-client", action="store_true",
-                    help="stock gradio_client clients, each building a TLS context per file (their CPU is the server's)")
+                    help="stock gradio_client clients, each building a TLS context per file "
+                         "(their CPU is the server's)")
     a = ap.parse_args()
     if a.quick:
         a.clients, a.requests = 2, 3
-    data_path()
+    data_path(a.quick)  # quick mode without $BNAPP_DATA: a stand-in, which the app is then given
     print(machine_line())
     from gradio_client import Client, handle_file
 

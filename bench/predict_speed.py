@@ -3,8 +3,9 @@
 app runs it (BN folded, channels_last), fp32 as it ran before (the models themselves), and bf16 where
 the CPU or GPU is fast at it, beside the compute floor (the twins' FLOPs for the 6 TTA views over this
 device's measured fp32 matmul throughput); (2) a gradio_client round trip on loopback to `app.py`.
+`--quick`: 2 timed calls of each after 1 warm-up, a small matmul, only to show the bench still runs (CI).
 
-    python bench/predict_speed.py [--n 200]
+    python bench/predict_speed.py [--n 200] [--quick]
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from bench.common import app_process, machine_line  # noqa: E402
-from bnapp import CHECKPOINTS, EXAMPLES
+from bnapp import CHECKPOINTS, EXAMPLES  # noqa: E402
 from bnapp.data.images import image_tensor, open_image, to_model_input  # noqa: E402
 from bnapp.measure import infer  # noqa: E402
 from bnapp.nets.fold import fold_bn  # noqa: E402
 from bnapp.services.prediction import predict_images  # noqa: E402
 from bnapp.store.pairs import Pair, load_pairs  # noqa: E402
-from bnapp.system import machine
-from bnapp.system.precision import prediction_precision, resolve_precision
+from bnapp.system import machine  # noqa: E402
+from bnapp.system.precision import prediction_precision, resolve_precision  # noqa: E402
 
 
 def percentiles(ms: list[float]) -> str:
@@ -39,8 +40,8 @@ def percentiles(ms: list[float]) -> str:
     return f"p50 {statistics.median(ms):6.1f} ms  p95 {q[18]:6.1f} ms  (n={len(ms)})"
 
 
-def time_calls(call, n: int) -> list[float]:
-    for _ in range(5):
+def time_calls(call, n: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
         call()
     ms = []
     for _ in range(n):
@@ -50,7 +51,7 @@ def time_calls(call, n: int) -> list[float]:
     return ms
 
 
-def client_floor(example: Path, n: int, **client_options) -> list[float]:
+def client_floor(example: Path, n: int, warmup: int = 5, **client_options) -> list[float]:
     """The same upload to a Gradio endpoint that does nothing: what gradio_client and the queue cost
     on this machine, whatever the app does."""
     import gradio as gr
@@ -63,7 +64,7 @@ def client_floor(example: Path, n: int, **client_options) -> list[float]:
     try:
         client = Client(demo.local_url, verbose=False, **client_options)
         f = handle_file(str(example))
-        return time_calls(lambda: client.predict(f, api_name="/nothing"), n)
+        return time_calls(lambda: client.predict(f, api_name="/nothing"), n, warmup)
     finally:
         demo.close()
 
@@ -99,9 +100,11 @@ def matmul_flops_per_s(device: torch.device, n: int = 2048, repeat: int = 10) ->
     return 2 * n ** 3 / best
 
 
-def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) -> None:
-    """Each way of predicting on `device`, timed in turns (`rounds` of n / rounds calls each, so that a
-    passing load on the machine falls on all of them), the app's fp32 figure beside the compute floor."""
+def server_side(device: torch.device, example: Path, n: int, rounds: int = 5, warmup: int = 5,
+                matmul: tuple[int, int] = (2048, 10)) -> None:
+    """Each way of predicting on `device`, timed in turns (`rounds` of n / rounds calls each after `warmup`
+    untimed ones, so that a passing load on the machine falls on all of them), the app's fp32 figure beside
+    the compute floor (`matmul`: the size and repeats of the throughput measurement)."""
     variants = [("fp32, BN folded, channels_last: as the app runs", "fp32", lambda pair: pair.predictors),
                 ("fp32, BN folded, weights in contiguous format", "fp32",
                  lambda pair: {t: fold_bn(copy.deepcopy(m).eval()) for t, m in pair.models.items()}),
@@ -109,8 +112,9 @@ def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) ->
     if resolve_precision("auto", device) == "bf16":
         variants.append(("bf16, BN folded: a bfloat16 copy", "bf16", lambda pair: pair.predictors))
     flops = prediction_flops(pair_on(device, "fp32"), example)
-    throughput = matmul_flops_per_s(device)
-    floor = f"compute floor {1000 * flops / throughput:.2f} ms = {flops / 1e9:.3f} GFLOP / {throughput / 1e9:.0f} GFLOP/s fp32 matmul"
+    throughput = matmul_flops_per_s(device, *matmul)
+    floor = (f"compute floor {1000 * flops / throughput:.2f} ms = {flops / 1e9:.3f} GFLOP / "
+             f"{throughput / 1e9:.0f} GFLOP/s fp32 matmul")
     pairs = []
     for _, precision, predictors in variants:
         pair = pair_on(device, precision)
@@ -120,7 +124,8 @@ def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) ->
     ms: list[list[float]] = [[] for _ in variants]
     for _ in range(rounds):
         for times, pair in zip(ms, pairs):
-            times += time_calls(lambda: predict_images(pair, [open_image(example)]), max(1, n // rounds))
+            times += time_calls(lambda pair=pair: predict_images(pair, [open_image(example)]), max(1, n // rounds),
+                                warmup)
     for i, ((what, _, _), times) in enumerate(zip(variants, ms)):
         print(f"server-side on {device.type}, one image, both CNN twins ({what}; flip+shift TTA: 6 views): "
               f"{percentiles(times)}" + (f"  [{floor}]" if i == 0 else ""))
@@ -129,11 +134,15 @@ def server_side(device: torch.device, example: Path, n: int, rounds: int = 5) ->
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--quick", action="store_true", help="2 timed calls of each after 1 warm-up (CI)")
     a = ap.parse_args()
+    rounds, warmup, matmul = (1, 1, (512, 2)) if a.quick else (5, 5, (2048, 10))
+    if a.quick:
+        a.n = 2
     print(machine_line())
     example = sorted(EXAMPLES.glob("*.png"))[0]
     for device in [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []):
-        server_side(device, example, a.n)
+        server_side(device, example, a.n, rounds, warmup, matmul)
     print(f"app.py predicts in {prediction_precision(machine.device())} on {machine.device().type} here "
           "(BNAPP_PRECISION=auto)")
     if importlib.util.find_spec("gradio") is None:
@@ -144,16 +153,19 @@ def main() -> None:
 
     # gradio_client builds a TLS context (loading the CA bundle) for every upload and download, even over
     # plain http; a client that passes one shared context (httpx takes an SSLContext as `verify`) skips that.
-    clients = {"default gradio_client": {}, "gradio_client with one shared TLS context": {"ssl_verify": ssl.create_default_context()}}
+    clients = {"default gradio_client": {},
+               "gradio_client with one shared TLS context": {"ssl_verify": ssl.create_default_context()}}
     with app_process() as (url, _):
         for kind, options in clients.items():
             client = Client(url, verbose=False, **options)
             f = handle_file(str(example))
-            ms = time_calls(lambda: client.predict(f, "cnn", api_name="/predict"), min(a.n, 100))
-            print(f"{kind}, round trip on loopback, /predict with the CNN pair (app.py in its own process): {percentiles(ms)}")
+            ms = time_calls(lambda client=client, f=f: client.predict(f, "cnn", api_name="/predict"), min(a.n, 100),
+                            warmup)
+            print(f"{kind}, round trip on loopback, /predict with the CNN pair (app.py in its own process): "
+                  f"{percentiles(ms)}")
     for kind, options in clients.items():
         print(f"{kind}, the same upload to a Gradio endpoint that does nothing (the floor): "
-              f"{percentiles(client_floor(example, min(a.n, 100), **options))}")
+              f"{percentiles(client_floor(example, min(a.n, 100), warmup, **options))}")
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """Start-up: `python app.py` until it prints its URL, against a bare `python -c "import torch, gradio"`
 until it prints that it has imported, interleaved so that both see the same machine (target: the app adds <= 2 s).
+`--quick`: one of each, with no file-cache warm-up, only to show the bench still runs (CI).
 
-    python bench/startup.py [--runs 5]
+    python bench/startup.py [--runs 5] [--quick]
 """
 from __future__ import annotations
 
@@ -50,9 +51,13 @@ def app_until_url() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one run of each, no warm-up (CI)")
     a = ap.parse_args()
+    if a.quick:
+        a.runs = 1
     print(machine_line())
-    bare_import()  # warm the file cache for both
+    if not a.quick:
+        bare_import()  # warm the file cache for both
     bare, app = [], []
     for _ in range(a.runs):
         bare.append(bare_import())

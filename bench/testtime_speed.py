@@ -3,8 +3,10 @@ images, for the plain twin and the BN twin with running and with adapted statist
 at most 5 s on 2 fp32-only cores), then with Schneider et al.'s mix as well (what the tab shows); and
 the views computed once per pair (accuracy against batch size, all severities) and the company view.
 Always fp32: the test-time views run unfolded models in fp32 whatever the CPU could do in bf16.
+`--quick`: the MLP pair (unless --pair), one timed call of each, on a synthetic stand-in where $BNAPP_DATA is
+unset, only to show the bench still runs (CI).
 
-    BNAPP_DATA=../shared/data/cifar10.npz python bench/testtime_speed.py
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/testtime_speed.py [--pair cnn] [--repeats 5] [--quick]
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import data_path, machine_line  # noqa: E402
-from bnapp import CHECKPOINTS
+from bnapp import CHECKPOINTS  # noqa: E402
 from bnapp.data import corruptions  # noqa: E402
 from bnapp.data.cifar10 import load_test_set  # noqa: E402
 from bnapp.services import shift, testtime  # noqa: E402
@@ -39,10 +41,14 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--pair", default="cnn")
+    p.add_argument("--pair", default=None, help="the shipped pair (default: cnn; quick mode: mlp)")
+    p.add_argument("--quick", action="store_true", help="the MLP pair, one timed call of each (CI)")
     a = p.parse_args()
+    a.pair = a.pair or ("mlp" if a.quick else "cnn")
+    if a.quick:
+        a.repeats = 1
     print(machine_line())
-    pool = ImagePool(*load_test_set(data_path()), source="the CIFAR-10 test set")
+    pool = ImagePool(*load_test_set(data_path(a.quick)), source="the CIFAR-10 test set")
     pair = load_pairs(CHECKPOINTS).pairs[a.pair]
     images, labels, batch = shift.sample(pool, shift.DEFAULT_IMAGES)
 

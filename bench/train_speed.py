@@ -4,9 +4,11 @@
 (b) bnapp's engine training both MLP twins in lockstep at batch 10 (both twins' images counted);
 (c) the CNN at the fast recipe's batch size, bf16 autocast and fp32.
 (b) and (c) run on the CPU and, where present, on CUDA. Process start-up and data loading are
-excluded from every figure.
+excluded from every figure. `--quick`: 20 batch-10 steps after 5 warm-up batches (the engine logging every
+5), 1 step of a narrow CNN (16, 32, 64) at batch 16, on a synthetic stand-in where $BNAPP_DATA is unset,
+only to show the bench still runs (CI).
 
-    BNAPP_DATA=../shared/data/cifar10.npz python bench/train_speed.py [--steps 3000]
+    BNAPP_DATA=../shared/data/cifar10.npz python bench/train_speed.py [--steps 3000] [--quick]
 """
 from __future__ import annotations
 
@@ -49,14 +51,14 @@ def tutorial_mlp() -> nn.Module:
                          nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
 
 
-def tutorial_loop(x: np.ndarray, y: np.ndarray, steps: int) -> float:
+def tutorial_loop(x: np.ndarray, y: np.ndarray, steps: int, warmup: int = 50) -> float:
     torch.manual_seed(0)
     loader = DataLoader(TutorialCIFAR10(x, y), batch_size=10, shuffle=True, num_workers=1)
     mlp = tutorial_mlp()
     loss_function = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(mlp.parameters(), lr=1e-4)
     it = iter(loader)
-    for _ in range(50):  # warm-up: worker start and first batches are start-up, not training
+    for _ in range(warmup):  # warm-up: worker start and first batches are start-up, not training
         next(it)
     start, current_loss, n = time.perf_counter(), 0.0, 0
     for i, (inputs, targets) in enumerate(it):
@@ -81,11 +83,13 @@ def engine_images_per_sec(data, arch: str, recipe: str, steps: int, device: str,
         if ev.kind == "log":
             break
     t0, s0 = time.perf_counter(), trainer.step
-    for ev in run:
+    for _ in run:
         if trainer.step - s0 >= steps:
             break
     dt = time.perf_counter() - t0
     run.close()
+    if trainer.step == s0:
+        raise SystemExit(f"{arch} {recipe}: the run ended before any step was timed (its first log came at its end)")
     return 2 * (trainer.step - s0) * r.batch_size / dt
 
 
@@ -93,20 +97,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=3000, help="batch-10 steps timed for (a) and (b)")
     ap.add_argument("--cnn-steps", type=int, default=6, help="CNN steps timed per precision")
+    ap.add_argument("--quick", action="store_true", help="20 batch-10 steps, 1 step of a narrow CNN at batch 16 (CI)")
     a = ap.parse_args()
-    data = load_cifar10(data_path())
+    warmup, cnn_batch = (5, 16) if a.quick else (50, RECIPES["fast"].batch_size)
+    cnn = {"widths": (16, 32, 64)} if a.quick else {}
+    mlp = {"log_every": 5} if a.quick else {}  # the timing starts at the first log (the tutorial's: step 500)
+    if a.quick:
+        a.steps, a.cnn_steps = 20, 1
+    data = load_cifar10(data_path(a.quick))
     print(machine_line())
     x = data.x_train.permute(0, 2, 3, 1).numpy()
     y = data.y_train.numpy()
-    tut = tutorial_loop(x, y, a.steps)
+    tut = tutorial_loop(x, y, a.steps, warmup)
     print(f"(a) tutorial loop, 1 MLP, batch 10:            {tut:9.0f} images/s")
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        eng = engine_images_per_sec(data, "mlp", "tutorial", a.steps, device)
+        eng = engine_images_per_sec(data, "mlp", "tutorial", a.steps, device, **mlp)
         print(f"(b) bnapp engine on {device}, 2 MLP twins, batch 10: {eng:9.0f} images/s (both twins)")
         print(f"    ratio (b)/(a): {eng / tut:.2f}x")
         for precision in ("bf16", "fp32"):
-            ips = engine_images_per_sec(data, "cnn", "fast", a.cnn_steps, device, precision=precision)
-            print(f"(c) CNN twins on {device}, fast recipe, batch 1024, {precision}: {ips:9.0f} images/s (both twins)")
+            ips = engine_images_per_sec(data, "cnn", "fast", a.cnn_steps, device, precision=precision,
+                                        batch_size=cnn_batch, **cnn)
+            print(f"(c) CNN twins on {device}, fast recipe, batch {cnn_batch}, {precision}: {ips:9.0f} images/s "
+                  "(both twins)")
 
 
 if __name__ == "__main__":

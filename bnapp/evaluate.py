@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.write:
                 report = write_evaluation(stem, data, command)
-                print(f"{stem}: wrote " + ", ".join(f"{p} {100 * a:.2f}%" for p, a in report["test_accuracy_by_precision"].items())
+                print(f"{stem}: wrote " + ", ".join(f"{p} {100 * a:.2f}%"
+                                                    for p, a in report["test_accuracy_by_precision"].items())
                       + f" (tta={report['evaluation']['tta']})")
                 precision = "fp32"  # what the written report holds
             else:

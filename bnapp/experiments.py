@@ -1,6 +1,7 @@
 """Experiments beyond one run, from the command line (the experiments are `bnapp.services.experiments`).
 
-    python -m bnapp.experiments lr-sweep --arch cnn --recipe fast --lrs 1.5 0.5 0.15 0.05 --epochs 2 --train-subset 20000
+    python -m bnapp.experiments lr-sweep --arch cnn --recipe fast --lrs 1.5 0.5 0.15 0.05 --epochs 2 \\
+        --train-subset 20000
     python -m bnapp.experiments landscape --recipe quick --epochs 2 --train-subset 6000 --test-subset 1000
     python -m bnapp.experiments noisy-bn --recipe quick --epochs 3 --train-subset 8192 --test-subset 1000
     python -m bnapp.experiments tta --validation --arch cnn --recipe fast --lr 0.3 --epochs 2 --train-subset 20000
@@ -42,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
     p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
-    p.add_argument("--lr", type=float, default=None, help="all but lr-sweep and figure1: the rate (default: the recipe's)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="all but lr-sweep and figure1: the rate (default: the recipe's)")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--train-subset", type=int, default=0)
     p.add_argument("--test-subset", type=int, default=0)
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.experiment == "figure1":
         for fig in figure1_run(data, figure1_config(a.seed, a.epochs)):
             if fig.done:
-                print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t in ("plain", "bn") for q in (15, 50, 85)))
+                print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t in ("plain", "bn")
+                                                 for q in (15, 50, 85)))
                 for step, point in fig.points[:: max(1, len(fig.points) // 10)] + fig.points[-1:]:
                     print(f"{step:>6} " + " ".join(f"{point[t]['act_input'][q]:>10.3f}" for t in ("plain", "bn")
                                                    for q in (15, 50, 85)))
@@ -78,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.experiment == "landscape":
         return _landscape(cfg, data)
     if a.experiment == "noisy-bn":
-        for run in noisy_runs(cfg, data):
-            pass
+        *_, run = noisy_runs(cfg, data)  # to the end: each yield is the same experiment, grown
         for seed, log in run.logs.items():
             print(f"seed {seed}: " + ", ".join(f"{t} {100 * acc[-1]:.1f}%" for t, acc in log.test_acc.items()))
         print(run.summary())
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(placement_summary(logs))
         return 0
     rows = []
-    for lr, item in lr_sweep(cfg, data, a.lrs):
+    for _, item in lr_sweep(cfg, data, a.lrs):
         if isinstance(item, dict):
             rows.append(item)
             print(json.dumps(item), flush=True)

@@ -25,13 +25,15 @@ from bnapp.store.checkpoints import CheckpointError
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bnapp.seeds", description=__doc__.split("\n\n")[0])
     p.add_argument("--name", required=True, help="the shipped pair's name, e.g. cnn")
-    p.add_argument("--runs", nargs="+", required=True, help="run prefixes (PREFIX-bn, PREFIX-plain); the first is shipped")
+    p.add_argument("--runs", nargs="+", required=True,
+                   help="run prefixes (PREFIX-bn, PREFIX-plain); the first is shipped")
     p.add_argument("--out", default="checkpoints", help="folder of the shipped pairs")
     p.add_argument("--data", default=None, help="CIFAR-10 .npz (else $BNAPP_DATA)")
     p.add_argument("--chosen-by", choices=TWINS, default=None,
                    help="the twin whose best mean validation accuracy chose the runs' learning rate (recorded)")
     p.add_argument("--epochs-tried", type=float, nargs="+", default=None,
-                   help="with --chosen-by: the epoch counts compared on validation, when that twin also chose the runs' epochs")
+                   help="with --chosen-by: the epoch counts compared on validation, when that twin also chose the "
+                        "runs' epochs")
     a = p.parse_args(argv)
     if a.epochs_tried and not a.chosen_by:
         p.error("--epochs-tried needs --chosen-by")
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for twin, r in records.items():
         print(f"{a.name} {twin}: " + "; ".join(
-            f"{p} {100 * r['mean'][p]:.2f}% +- {100 * r['sd'][p]:.2f} over seeds {r['seeds']}" for p in WRITTEN_PRECISIONS))
+            f"{p} {100 * r['mean'][p]:.2f}% +- {100 * r['sd'][p]:.2f} over seeds {r['seeds']}"
+            for p in WRITTEN_PRECISIONS))
     return 0
 
 

@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pair", default="cnn", help="pair name in the checkpoint folder (cnn, mlp, ...)")
     p.add_argument("--checkpoints", default=str(CHECKPOINTS), help="folder holding NAME-bn/NAME-plain")
     p.add_argument("--corruption", nargs="+", choices=corruptions.CORRUPTIONS, default=list(corruptions.CORRUPTIONS))
-    p.add_argument("--severity", nargs="+", type=int, choices=corruptions.SEVERITIES, default=list(corruptions.SEVERITIES))
+    p.add_argument("--severity", nargs="+", type=int, choices=corruptions.SEVERITIES,
+                   default=list(corruptions.SEVERITIES))
     p.add_argument("--images", type=int, default=2000, help="random test images (a multiple of 256 is used)")
     p.add_argument("--prior", type=float, default=shift.DEFAULT_PRIOR, help="Schneider et al.'s prior strength N")
     p.add_argument("--data", default=None, help="CIFAR-10 .npz (else $BNAPP_DATA)")
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     report = load_pairs(a.checkpoints)
     test = load_test_set(a.data)
     if a.pair not in report.pairs:
-        print(f"error: no pair {a.pair!r} in {a.checkpoints} (found: {', '.join(report.pairs) or 'none'})", file=sys.stderr)
+        print(f"error: no pair {a.pair!r} in {a.checkpoints} (found: {', '.join(report.pairs) or 'none'})",
+              file=sys.stderr)
         return 2
     if test is None:
         print(f"error: no CIFAR-10 .npz at {resolve_path(a.data)}: pass --data or set BNAPP_DATA", file=sys.stderr)

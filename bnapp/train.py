@@ -51,8 +51,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     overrides = {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size,
                                         optimizer=a.optimizer, precision=a.precision).items() if v is not None}
     return TrainConfig(a.arch, replace(recipe, **overrides), placement=a.placement, seed=a.seed,
-                       train_subset=a.train_subset, test_subset=a.test_subset, max_seconds=a.max_seconds, device=a.device,
-                       steps=a.steps)
+                       train_subset=a.train_subset, test_subset=a.test_subset, max_seconds=a.max_seconds,
+                       device=a.device, steps=a.steps)
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:

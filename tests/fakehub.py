@@ -88,7 +88,8 @@ class FakeHub:
             ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>.+)", self.preupload),
             ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>.+)", self.commit),
             ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>.+)", self.info),
-            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)", lambda authed, body, repo: self.info(authed, body, repo, "main")),
+            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)",
+             lambda authed, body, repo: self.info(authed, body, repo, "main")),
             ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)", self.tree),
             ("GET", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
             ("HEAD", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
@@ -132,7 +133,8 @@ class FakeHub:
         d = json.loads(body)
         repo_id = f"{d.get('organization') or authed}/{d['name']}"
         if repo_id.split("/")[0] != authed:
-            return 403, {}, {"error": f"You don't have the rights to create a model under the namespace {repo_id.split('/')[0]}"}
+            return 403, {}, {"error": "You don't have the rights to create a model under the namespace "
+                                      f"{repo_id.split('/')[0]}"}
         if repo_id in self.repos:
             return 409, {}, {"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"}
         self.repos[repo_id] = Repo(private=d.get("visibility") == "private")

@@ -150,7 +150,8 @@ def test_activations_endpoint_returns_figures(client):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("CIFAR-10 test images", 1, "train"), "train mode needs at least 2 images: BatchNorm cannot take statistics of a batch of 1"),
+    (("CIFAR-10 test images", 1, "train"),
+     "train mode needs at least 2 images: BatchNorm cannot take statistics of a batch of 1"),
     (("my image (Compare tab)", 16, "eval"), "Upload an image in the Compare tab first, or pick the test images."),
 ])
 def test_activation_requests_bnapp_cannot_serve_get_its_message(client, args, message):
@@ -230,7 +231,8 @@ def test_out_of_range_training_requests_get_bnapps_message(client, change, messa
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(optimizer="rmsprop"), "Value: 'rmsprop' (type: <class 'str'>) is not in the list of choices: ['sgd', 'adam']"),
+    (dict(optimizer="rmsprop"),
+     "Value: 'rmsprop' (type: <class 'str'>) is not in the list of choices: ['sgd', 'adam']"),
     (dict(recipe="nope"), "Value: nope is not in the list of choices: "),
     (dict(epochs=0.001), "Value 0.001 is less than minimum value 0.01."),
 ])
@@ -291,7 +293,8 @@ def test_lr_sweep_streams_a_row_for_each_rate_and_twin(lab_client):
     assert "Largest rate that trains" in summary
     drawn = {}
     for trace in json.loads(plot["plot"])["data"]:
-        if trace.get("name") in ("with BatchNorm", "without BatchNorm"):  # the twins' lines (not diverged/stalled marks)
+        # the twins' lines (not diverged/stalled marks)
+        if trace.get("name") in ("with BatchNorm", "without BatchNorm"):
             twin = "BN" if trace["name"] == "with BatchNorm" else "plain"
             drawn |= {(f"{x:g}", twin): round(100 * y, 1) for x, y in zip(trace["x"], trace["y"])}
     assert drawn and all(rows[key] == acc for key, acc in drawn.items())  # the plot shows the summary's numbers
@@ -313,8 +316,8 @@ def test_placement_reports_the_three_accuracies(lab_client):
     for variant in ("BN before ReLU", "BN after ReLU", "no BN"):
         acc = re.search(re.escape(variant) + r": (\d+\.\d)% \+- (\d+\.\d) \(n=3\)", summary)
         assert acc and 0 <= float(acc.group(1)) <= 100, (variant, summary)
-    assert re.search(r"BN before ReLU minus BN after ReLU: [+-]\d+\.\d points \+- \d+\.\d \(95%, paired by seed, n=3\): "
-                     r"(a difference|no clear difference)", summary), summary
+    assert re.search(r"BN before ReLU minus BN after ReLU: [+-]\d+\.\d points \+- \d+\.\d "
+                     r"\(95%, paired by seed, n=3\): (a difference|no clear difference)", summary), summary
     names = {trace.get("name") for trace in json.loads(plot["plot"])["data"]}
     assert {"BN before ReLU", "BN after ReLU", "no BN"} <= names
 
@@ -324,11 +327,13 @@ def test_tutorial_table_streams_the_tutorials_report(lab_client):
     assert all(later.startswith(earlier) for earlier, later in zip(updates, updates[1:]))  # line by line
     lines = updates[-1].splitlines()
     assert lines[0] == "Training both MLP twins: 500 steps of batch 10 on 1000 images."
-    losses = [re.fullmatch(r"\[\s*(bn|plain)\] Loss after mini-batch\s+100 \(epoch 5\): (\d+\.\d{3})", l) for l in lines]
+    losses = [re.fullmatch(r"\[\s*(bn|plain)\] Loss after mini-batch\s+100 \(epoch 5\): (\d+\.\d{3})", line)
+              for line in lines]
     assert sorted(m.group(1) for m in losses if m) == ["bn", "plain"]  # at mini-batch 500 of 500
-    epochs = [l for l in lines if l.startswith("epoch ")]
-    assert [int(l.split()[1]) for l in epochs] == [1, 2, 3, 4, 5]
-    assert all(re.search(r"epoch \d bn: train loss \d+\.\d{3}, test accuracy \d+\.\d%  epoch \d plain: ", l) for l in epochs)
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [int(line.split()[1]) for line in epochs] == [1, 2, 3, 4, 5]
+    assert all(re.search(r"epoch \d bn: train loss \d+\.\d{3}, test accuracy \d+\.\d%  epoch \d plain: ", line)
+               for line in epochs)
 
 
 def test_broken_checkpoints_at_start_leave_the_good_pairs_serving(tmp_path, app_env):
@@ -365,8 +370,9 @@ def test_the_noisy_bn_experiment_streams_to_its_summary(client):
 
 
 def test_one_run_per_visitor_a_bounded_line_and_each_waiting_visitor_sees_their_place(server):
-    """A script with many clients (one running, a full line behind it, one more): the visitor with a run cannot queue another (a run or an experiment),
-    the others wait in line and are told their place, a full line is refused, predictions still answer."""
+    """A script with many clients (one running, a full line behind it, one more): the visitor with a run cannot
+    queue another (a run or an experiment), the others wait in line and are told their place, a full line is
+    refused, predictions still answer."""
     clients = [Client(server[0], verbose=False) for _ in range(LIMITS.max_waiting + 2)]
     holder, first_waiting, *others, late = clients
     running = holder.submit(**train_kwargs(holder, **LONG_RUN), api_name="/train")

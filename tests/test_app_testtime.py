@@ -47,7 +47,8 @@ def test_own_batch_endpoint_uses_good_files_and_names_bad_ones(client, server, t
 
 
 def test_bad_test_time_requests_get_bnapps_message_and_the_server_keeps_serving(client):
-    assert "Unknown model pair" in refusal(lambda: client.predict("nope", "contrast", 3, 16, api_name="/testtime_shift"))
+    assert "Unknown model pair" in refusal(lambda: client.predict("nope", "contrast", 3, 16,
+                                                                  api_name="/testtime_shift"))
     table, *_ = client.predict("cnn", "contrast", 3, 16, api_name="/testtime_shift")
     assert "contrast, severity 3" in table
 

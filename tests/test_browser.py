@@ -114,7 +114,8 @@ def test_activations_render(page):
     page.get_by_role("tab", name="Activations").click()
     page.get_by_role("button", name="Look inside").click()
     page.locator(".js-plotly-plot:visible").nth(2).wait_for()
-    assert "Every layer, input to output (eval mode)" in page.locator(".js-plotly-plot:visible .gtitle").all_inner_texts()
+    assert "Every layer, input to output (eval mode)" in page.locator(
+        ".js-plotly-plot:visible .gtitle").all_inner_texts()
     shot(page, "activations")
 
 
@@ -161,7 +162,8 @@ def test_a_deep_link_restores_its_settings_and_the_url_follows_changes(page, ser
     page.goto(server[0] + "?tab=activations&pair=mlp&layer=layer2&mode=train&n=8&lr=abc&severity=9&foo=1")
     page.get_by_text("Some settings in the link were ignored").wait_for()
     note = page.get_by_text("Some settings in the link were ignored").inner_text()
-    assert "lr='abc' (not a number)" in note and "severity='9'" in note and "unknown setting 'foo'" in note
+    assert ("lr='abc' (learning rate must be a number" in note and "severity='9'" in note
+            and "unknown setting 'foo'" in note)
     page.locator(".js-plotly-plot:visible").nth(2).wait_for()
     body = page.locator("body").inner_text()
     assert "train mode, batch: 8 of" in body and "Layer layer2" in body  # restored, on the Activations tab
@@ -188,7 +190,8 @@ def test_two_runs_of_a_session_are_drawn_together(page, server):
     for field, value in (("Epochs", "1"), ("Training images", "200"), ("Batch size", "20")):
         page.get_by_label(field).fill(value)
     page.get_by_label("Time budget, s (0: none; else steps and images fit it)").fill("0")
-    page.get_by_label("Measure the loss landscape at each evaluation (Santurkar et al.; the time budget accounts for it)").uncheck()
+    page.get_by_label("Measure the loss landscape at each evaluation "
+                      "(Santurkar et al.; the time budget accounts for it)").uncheck()
     for run, lr in ((1, "0.001"), (2, "0.01")):
         page.get_by_label("Learning rate").fill(lr)
         page.get_by_role("button", name="Start training").click()
@@ -196,7 +199,8 @@ def test_two_runs_of_a_session_are_drawn_together(page, server):
         page.get_by_text("Done in").first.wait_for(timeout=120_000)
     page.get_by_text("This session's runs, overlaid").click()
     page.get_by_text("run1-mlp: mlp tutorial, adam lr 0.001").click()  # tick the first; the newest is ticked already
-    page.wait_for_function("document.body.innerText.includes('run1-mlp, BN') && document.body.innerText.includes('run2-mlp, BN')")
+    page.wait_for_function("document.body.innerText.includes('run1-mlp, BN') "
+                           "&& document.body.innerText.includes('run2-mlp, BN')")
     assert "This session's runs overlaid" in page.locator("body").inner_text()
     assert "pair=run2" not in page.evaluate("location.href")  # a session's own pair cannot travel in a link
     shot(page, "runs-overlaid")

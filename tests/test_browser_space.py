@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 from conftest import ROOT, free_port, skip_unless_ci
@@ -59,10 +60,12 @@ def test_a_visitor_waits_their_turn_signs_in_and_pushes_as_themselves(space_app,
             page.get_by_label(field, exact=True).fill(value)
         page.get_by_label(LANDSCAPE).uncheck()
 
-        other = Client(space_app, verbose=False, headers={"X-Forwarded-For": "8.8.4.4"})  # another visitor's long run holds the cores
+        # another visitor's long run holds the cores
+        other = Client(space_app, verbose=False, headers={"X-Forwarded-For": "8.8.4.4"})
         long_run = other.submit("cnn", "quick", 20, 2, 0.05, "sgd", "before", 512, 0, 0, False, api_name="/train")
-        while len(long_run.outputs()) < 2:
+        while len(long_run.outputs()) < 2:  # it is training (a busy loop here would take a core from the server)
             assert not long_run.done(), long_run.exception()
+            time.sleep(0.1)
         page.get_by_role("button", name="Start training").click()
         page.get_by_text("Waiting for the training cores: 1 run ahead of you").wait_for()
         shot(page, "space-waiting-in-line")

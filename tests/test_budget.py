@@ -76,7 +76,8 @@ def test_stop_clicked_while_the_machine_is_measured_stops_the_run(synthetic_npz,
         return planned
 
     monkeypatch.setattr(training, "plan_run", plan_then_click_stop)
-    cfg, seconds = browser_config(state.limits, TrainSettings("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0, 15))
+    cfg, seconds = browser_config(state.limits,
+                                  TrainSettings("mlp", "tutorial", 1, 32, 1e-3, "adam", "before", 128, 0, 15))
     final = list(train_live(state, session, cfg, seconds))[-1]
     meta = session.pairs[final.pair_name].metadata["bn"]
     assert meta["stopped_early"] and meta["steps"] <= 1

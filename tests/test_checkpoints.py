@@ -103,7 +103,8 @@ def test_a_pair_shipped_from_several_seeds_records_each_and_its_spread(synthetic
 
     for seed in (0, 1):
         for twin, model in build_pair("mlp", seed=seed).items():
-            meta = C.base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {"seed": seed, "command": f"train {seed}"}
+            meta = C.base_metadata(ModelConfig("mlp", twin == "bn"), InputSpec()) | {"seed": seed,
+                                                                                      "command": f"train {seed}"}
             C.save(model.eval(), meta, tmp_path / "runs" / f"mlp-s{seed}-{twin}")
     assert main(["--name", "mlp", "--runs", str(tmp_path / "runs" / "mlp-s0"), str(tmp_path / "runs" / "mlp-s1"),
                  "--out", str(tmp_path / "out"), "--data", str(synthetic_npz)]) == 0

@@ -122,7 +122,8 @@ def test_activation_statistics_on_the_models_device(on_meta, arch, mode):
     models, _ = meta_pair(arch)
     specs = {t: InputSpec() for t in models}
     result = stats.record_pair(models, specs, images(), mode)
-    assert [l.name for l in result["bn"]] == [l.name for l in result["plain"]] and result["bn"][0].bn_params
+    assert [layer.name for layer in result["bn"]] == [layer.name for layer in result["plain"]] \
+        and result["bn"][0].bn_params
     unit = result["bn"][-1].name
     assert evolution.snapshot_pair(models, InputSpec(), images(), unit)["plain"]["unit"] == unit  # training's probe
 

@@ -30,7 +30,8 @@ def test_a_diverged_twin_has_no_answer_and_the_other_twin_still_does():
     pair = diverged_pair()
     pred = prediction.predict_images(pair, [_image()])[0]
     assert pred.probs["plain"] == {NO_ANSWER: 0.0} and not pred.answers("plain") and pred.answers("bn")
-    assert not pred.agree and len(pred.probs["bn"]) == 10 and math.isclose(sum(pred.probs["bn"].values()), 1, rel_tol=1e-4)
+    assert not pred.agree and len(pred.probs["bn"]) == 10 and math.isclose(sum(pred.probs["bn"].values()), 1,
+                                                                           rel_tol=1e-4)
     line = prediction.verdict(pred, "cat")
     assert "The plain twin has no answer" in line and "plain no answer" in line and "With BatchNorm: " in line
     figure = class_probabilities(pred.probs, "cat")
@@ -56,7 +57,8 @@ def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
     from bnapp.services.testtime import KINDS, CompanyView
 
     def view(plain: list[float]) -> CompanyView:
-        return CompanyView("cat", [0.1] * 10, plain, "dog", [2], {k: [[0.5]] for k in KINDS}, {k: [["cat"]] for k in KINDS})
+        return CompanyView("cat", [0.1] * 10, plain, "dog", [2], {k: [[0.5]] for k in KINDS},
+                           {k: [["cat"]] for k in KINDS})
 
     assert "the plain twin has no answer" in view([math.nan] * 10).summary().split("\n")[0]
     assert "the plain twin says cat" in view([0.0] * 3 + [1.0] + [0.0] * 6).summary()
@@ -71,7 +73,8 @@ def test_the_training_curves_keep_the_scale_of_the_start_when_a_twin_blows_up():
     figure = training_curves(log)
     assert tuple(figure.layout.yaxis.range) == (0, 1.5 * 2.3)
     assert list(figure.data[2].y) == [2.3, None, None]  # the plain twin's loss past the axis is not drawn ...
-    assert any("plain twin's loss leaves the axis (up to 2.5e+25)" in a.text for a in figure.layout.annotations)  # ... but said
+    assert any("plain twin's loss leaves the axis (up to 2.5e+25)" in a.text
+               for a in figure.layout.annotations)  # ... but said
     log.diverged["plain"] = None  # a run where nothing diverged keeps plotly's own range
     assert training_curves(log).layout.yaxis.range is None
 

@@ -62,7 +62,7 @@ def test_each_step_trains_at_the_scheduled_rate(synthetic_npz):
     for k, lrs in enumerate(used):
         factor = lr_factor(trainer.recipe, k, total)
         assert lrs == pytest.approx([g["base_lr"] * factor for g in trainer.optimizer.param_groups]), k
-    assert used[0][0] == pytest.approx(0.1 * 0.1) and max(l[0] for l in used) == pytest.approx(0.1)
+    assert used[0][0] == pytest.approx(0.1 * 0.1) and max(lrs[0] for lrs in used) == pytest.approx(0.1)
 
 
 # -- lookahead --------------------------------------------------------------------------------------

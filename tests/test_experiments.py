@@ -16,7 +16,8 @@ def test_lr_sweep_marks_a_diverged_twin_and_carries_on(synthetic_npz):
 
 def test_placement_runs_train_before_and_after_for_each_seed(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    base = recipes.TrainConfig("mlp", replace(recipes.RECIPES["tutorial"], epochs=1, batch_size=32, lr=1e-3, log_every=0))
+    base = recipes.TrainConfig("mlp", replace(recipes.RECIPES["tutorial"], epochs=1, batch_size=32, lr=1e-3,
+                                              log_every=0))
     done = {(p, seed): ev for p, seed, ev in experiments.placement_runs(base, data, seeds=(0, 1)) if ev.kind == "done"}
     assert set(done) == {("before", 0), ("after", 0), ("before", 1), ("after", 1)}
     assert all(ev.test_acc["bn"] is not None and ev.test_acc["plain"] is not None for ev in done.values())

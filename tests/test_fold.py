@@ -76,7 +76,8 @@ def test_bf16_copies_are_folded_before_the_cast():
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     cast = infer.for_inference(model, "bf16")
     assert bn_units(cast) == [] and all(p.dtype == torch.bfloat16 for p in cast.parameters())
-    assert max_logit_difference(model, cast, images(), InputSpec()) < 0.05 * float(infer.logits(model, images(), InputSpec()).abs().max())
+    assert max_logit_difference(model, cast, images(), InputSpec()) < \
+        0.05 * float(infer.logits(model, images(), InputSpec()).abs().max())
 
 
 @pytest.mark.realdata

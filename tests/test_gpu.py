@@ -59,7 +59,8 @@ def bn_left(model: nn.Module) -> list[str]:
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_pair_predictions_on_cuda_match_the_cpu(monkeypatch, arch, tta, precision):
     cpu = trained_pair(build_pair(arch, seed=1))
-    metadata = {t: base_metadata(ModelConfig(arch, t == "bn"), InputSpec(tta=tta)) | {"test_accuracy": 0.5} for t in cpu}
+    metadata = {t: base_metadata(ModelConfig(arch, t == "bn"), InputSpec(tta=tta)) | {"test_accuracy": 0.5}
+                for t in cpu}
     monkeypatch.setenv("BNAPP_PRECISION", precision)
     pair = Pair(arch, on(cpu, CUDA), metadata)
     assert pair.precision == precision and all(on_cuda(m) for m in pair.predictors.values())

@@ -23,7 +23,8 @@ def test_push_then_load_round_trips(fake_hub, pair_dir):
     url = hub.push_pair(pair_dir, "mlp", "alice/bn-twins", token=TOKEN)
     assert url.startswith(fake_hub.url + "/alice/bn-twins/commit/")
     files = fake_hub.repos["alice/bn-twins"].files("main")[1]
-    assert sorted(files) == ["README.md", "mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json", "mlp-plain.safetensors"]
+    assert sorted(files) == ["README.md", "mlp-bn.json", "mlp-bn.safetensors", "mlp-plain.json",
+                             "mlp-plain.safetensors"]
     assert sum(r.startswith("POST /api/models/alice/bn-twins/commit/") for r in fake_hub.requests) == 1  # one commit
 
     card = ModelCard(files["README.md"].decode())

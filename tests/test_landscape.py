@@ -133,7 +133,8 @@ def test_the_noisy_experiment_claims_only_what_exceeds_the_seeds_spread():
     assert "noisy BN minus no BN: +29.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
     run.logs = {s: _log({"bn": 0.50 + d, "noisy": 0.30 - d, "plain": 0.31 + d}) for s, d in enumerate((0, 0.01, -0.01))}
     text = run.summary()
-    assert "noisy BN minus BN: -20.0 points" in text and "noisy BN minus BN: -20.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
+    assert "noisy BN minus BN: -20.0 points" in text and \
+        "noisy BN minus BN: -20.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
     assert "noisy BN minus no BN: -1.0 points +- 5.0 (95%, paired by seed, n=3): no clear difference" in text
     assert "moved by 1.00" in text
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,9 +52,17 @@ def test_no_import_runs_back_up(path):
 def test_every_module_is_in_a_package_or_is_a_cli():
     top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
     assert top == set(CLIS)
-    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == {*DOMAIN, "services", "ui"}
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == \
+        {*DOMAIN, "services", "ui"}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_a_module_reads_in_an_evening(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_the_code_passes_the_linter():
+    """ruff, configured in pyproject.toml (requirements-test.txt installs it beside pytest)."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    r = subprocess.run([ruff, "check", "--no-cache", "."], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

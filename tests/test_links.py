@@ -1,4 +1,5 @@
-"""Deep links (`services.links`): every setting checked with the server's own bounds; what fails is named, never an error."""
+"""Deep links (`services.links`): every setting checked with the server's own bounds; what fails is named, never an
+error."""
 from __future__ import annotations
 
 from bnapp.measure.infer import InputSpec
@@ -21,6 +22,7 @@ def test_a_link_keeps_what_passes_its_checks_and_names_what_it_drops(tmp_path):
     bad = links.parse({"tab": "nowhere", "pair": "../etc", "layer": "layer9", "n": "2.5", "lr": "1e9", "seed": "x",
                        "budget": "nan", "foo": "1"}, state, TABS, EXPERIMENTS)
     assert bad.values == {}
-    for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)", "n='2.5' (number of test images must be a whole number",
-                 "lr='1e9' (learning rate must be between", "seed='x' (seed must be a number", "budget='nan'", "unknown setting 'foo'"):
+    for part in ("tab='nowhere'", "pair='../etc'", "layer='layer9' (not a layer of this pair)",
+                 "n='2.5' (number of test images must be a whole number", "lr='1e9' (learning rate must be between",
+                 "seed='x' (seed must be a number", "budget='nan'", "unknown setting 'foo'"):
         assert part in bad.note, (part, bad.note)

@@ -64,7 +64,8 @@ def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_
     assert all(set(p) == {"bn", "plain"} for _, p in points)
 
 
-@pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "fast" else r for r in sorted(RECIPES)])
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "fast" else r
+                                    for r in sorted(RECIPES)])
 def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
     settings = training.preset(recipe)
     arch = settings.arch

@@ -18,10 +18,10 @@ async def _session(url: str, work):
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
 
-    async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            return await work(session)
+    async with (streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _),
+                ClientSession(read, write) as session):
+        await session.initialize()
+        return await work(session)
 
 
 def run(url: str, work):

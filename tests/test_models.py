@@ -11,7 +11,8 @@ def leaf_types(model: nn.Module) -> list[str]:
 def test_mlp_is_the_tutorials_network():
     bn, plain = build_pair("mlp").values()
     assert leaf_types(bn) == ["Flatten", "Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
-    assert [tuple(p.shape) for p in bn.parameters()] == [(64, 3072), (64,), (64,), (64,), (32, 64), (32,), (32,), (32,), (10, 32), (10,)]
+    assert [tuple(p.shape) for p in bn.parameters()] == [(64, 3072), (64,), (64,), (64,), (32, 64), (32,), (32,), (32,),
+                                                         (10, 32), (10,)]
     assert leaf_types(plain) == ["Flatten", "Linear", "Identity", "ReLU", "Linear", "Identity", "ReLU", "Linear"]
 
 

@@ -24,7 +24,8 @@ def test_unvalidated_bar_chart_equals_the_validated_one():
 def test_the_landscape_figure_says_when_a_run_did_not_measure_it():
     from bnapp.ui.figures import landscape as landscape_plots
 
-    stats = dict(loss=1.0, loss_min=0.9, loss_max=1.2, grad_change_min=0.1, grad_change_max=0.5, beta=3.0, grad_norm=1.0)
+    stats = dict(loss=1.0, loss_min=0.9, loss_max=1.2, grad_change_min=0.1, grad_change_max=0.5, beta=3.0,
+                 grad_norm=1.0)
     fig = landscape_plots.landscape([(10, {"bn": stats, "plain": stats})])
     assert "measured on this run" in fig.layout.title.text and len(fig.data) == 2 * 5
     assert "not measured in this run" in landscape_plots.landscape([], measured=False).layout.title.text

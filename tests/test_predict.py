@@ -130,7 +130,8 @@ def test_requests_waiting_for_the_cores_are_answered_by_one_pass(monkeypatch):
         meta = {t: base_metadata(ModelConfig(arch, t == "bn"), InputSpec(tta="flip")) for t in models}
         pairs[arch] = PR.Pair(arch, models, meta)
     gen = torch.Generator().manual_seed(0)
-    asks = [(pairs["cnn" if i % 3 else "mlp"], torch.randint(0, 256, (1 + i % 2, 3, 32, 32), dtype=torch.uint8, generator=gen))
+    asks = [(pairs["cnn" if i % 3 else "mlp"],
+             torch.randint(0, 256, (1 + i % 2, 3, 32, 32), dtype=torch.uint8, generator=gen))
             for i in range(6)]
     alone = [P._softmax_pair(p, x) for p, x in asks]
     passes = []
@@ -173,8 +174,10 @@ def test_bf16_predictions_run_on_a_bf16_copy_and_fp32_stays_for_the_rest(monkeyp
         assert got[t].dtype == torch.float32 and torch.allclose(got[t], want, atol=2e-2)
     monkeypatch.setenv("BNAPP_PRECISION", "fp32")
     pair = PR.Pair("cnn", models, meta)
-    assert pair.predictors["bn"] is not models["bn"] and all(p.dtype == torch.float32 for p in pair.predictors["bn"].parameters())
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pair.predictors["bn"].modules()) and pair.accuracy("plain") == 0.5
+    assert pair.predictors["bn"] is not models["bn"] and \
+        all(p.dtype == torch.float32 for p in pair.predictors["bn"].parameters())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pair.predictors["bn"].modules()) and \
+        pair.accuracy("plain") == 0.5
     monkeypatch.setenv("BNAPP_PRECISION", "fp16")
     with pytest.raises(ValueError, match="BNAPP_PRECISION must be one of auto, fp32, bf16"):
         PR.Pair("cnn", models, meta)

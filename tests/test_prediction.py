@@ -1,4 +1,5 @@
-"""Both twins' predictions (`services.prediction`): a request that never gets its answer, and the first screen's example."""
+"""Both twins' predictions (`services.prediction`): a request that never gets its answer, and the first screen's
+example."""
 from __future__ import annotations
 
 from concurrent.futures import TimeoutError as FutureTimeout

@@ -30,7 +30,8 @@ def test_with_bn_after_the_relu_the_conv_before_it_keeps_its_bias(placement, con
     assert build_model(ModelConfig("cnn", False, placement)).block2a.conv.bias is not None
 
 
-@pytest.mark.parametrize("diverged_at,acc,status", [(5, None, "diverged"), (None, 0.11, "stalled"), (None, 0.4, "trains")])
+@pytest.mark.parametrize("diverged_at,acc,status",
+                         [(5, None, "diverged"), (None, 0.11, "stalled"), (None, 0.4, "trains")])
 def test_a_sweep_tells_diverged_from_stalled(diverged_at, acc, status):
     assert exp.run_status(diverged_at, acc) == status
 
@@ -81,7 +82,8 @@ def test_tta_rows_score_every_tta_on_the_same_images(synthetic_npz):
     data = load_cifar10(synthetic_npz)
     base = TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=1, batch_size=32, log_every=0))
     rows = list(exp.tta_rows(base, data, seeds=(0, 1)))
-    assert [(r["seed"], r["twin"], r["tta"]) for r in rows[:3]] == [(0, "bn", t) for t in ("none", "flip", "flip-shift")]
+    assert [(r["seed"], r["twin"], r["tta"]) for r in rows[:3]] == \
+        [(0, "bn", t) for t in ("none", "flip", "flip-shift")]
     assert len(rows) == 2 * 2 * 3 and all(0 <= r["accuracy"] <= 1 for r in rows)
     n = len(data.y_test)
     assert all(abs(r["accuracy"] * n - round(r["accuracy"] * n)) < 1e-4 for r in rows)  # counts over the whole set

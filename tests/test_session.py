@@ -94,7 +94,8 @@ def test_a_hub_repo_that_loads_nothing_leaves_no_pair_and_no_crash(monkeypatch, 
         raise hub.HubError("nobody/nothing: not found on the Hub")
 
     monkeypatch.setattr(S, "load_hub_pairs", no_pair)
-    state = S.ServerState.load(tmp_path / "empty", tmp_path / "no-examples", hub_repo="nobody/nothing", limits=TrainLimits())
+    state = S.ServerState.load(tmp_path / "empty", tmp_path / "no-examples", hub_repo="nobody/nothing",
+                               limits=TrainLimits())
     assert state.pairs == {} and state.default_pair is None
     assert any("Hub pair not loaded" in e for e in state.load_errors)
 

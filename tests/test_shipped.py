@@ -19,12 +19,12 @@ EPOCHS_CHOSEN = {"cnn": "BN", "cnn-best": None}  # the twin whose best validatio
 SEEDED_PAIRS = tuple(CHOSEN_BY)
 
 
-@pytest.mark.slow
 @pytest.fixture(scope="module")
 def shipped_pairs() -> dict:
     return load_pairs(CHECKPOINTS).pairs
 
 
+@pytest.mark.slow
 def test_every_shipped_checkpoint_loads_and_predicts_the_examples():
     report = load_pairs(CHECKPOINTS)
     assert not report.errors and set(report.pairs) >= {"mlp", *SEEDED_PAIRS}
@@ -92,7 +92,8 @@ def test_the_documented_commands_write_exactly_the_shipped_fields(synthetic_npz,
 
     assert train.main(["--arch", "mlp", "--recipe", "tutorial", "--epochs", "0.2", "--data", str(synthetic_npz),
                        "--out", str(tmp_path)]) == 0
-    assert evaluate.main(["--write", "--data", str(synthetic_npz), str(tmp_path / "mlp-bn"), str(tmp_path / "mlp-plain")]) == 0
+    assert evaluate.main(["--write", "--data", str(synthetic_npz), str(tmp_path / "mlp-bn"),
+                          str(tmp_path / "mlp-plain")]) == 0
     for twin in ("bn", "plain"):
         made = json.loads((tmp_path / f"mlp-{twin}.json").read_text())
         shipped = json.loads((CHECKPOINTS / f"mlp-{twin}.json").read_text())

@@ -13,7 +13,7 @@ def test_hook_statistics_equal_direct_computation():
     model = trained_looking(build_pair("mlp")["bn"]).eval()
     x = images()
     layers = stats.record(model, x, InputSpec(), "eval")
-    assert [l.name for l in layers] == ["layer1", "layer2"]
+    assert [layer.name for layer in layers] == ["layer1", "layer2"]
     pre = model.layer1.linear(model.flatten(x.float() / 255))
     post = model.layer1.bn(pre)
     act = torch.relu(post)
@@ -50,14 +50,15 @@ def test_eval_mode_follows_running_statistics():
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     for layer in stats.record(model, images(16), InputSpec(), "eval"):
         p = {k: torch.tensor(v) for k, v in layer.bn_params.items()}
-        expected = (torch.tensor(layer.pre.channel_mean) - p["running_mean"]) / torch.sqrt(p["running_var"] + 1e-5) * p["gamma"] + p["beta"]
+        expected = (torch.tensor(layer.pre.channel_mean) - p["running_mean"]) / torch.sqrt(p["running_var"] + 1e-5) \
+            * p["gamma"] + p["beta"]
         assert torch.allclose(torch.tensor(layer.post.channel_mean), expected, atol=1e-3), layer.name
 
 
 def test_plain_twin_is_recorded_at_the_same_positions():
     pair = build_pair("cnn")
     result = stats.record_pair(pair, {"bn": InputSpec(), "plain": InputSpec()}, images(8), "eval")
-    assert [l.name for l in result["bn"]] == [l.name for l in result["plain"]]
+    assert [layer.name for layer in result["bn"]] == [layer.name for layer in result["plain"]]
     for b, p in zip(result["bn"], result["plain"]):
         assert b.shape == p.shape and p.bn_kind == "none" and not p.bn_params
         assert p.pre.mean == p.post.mean  # an empty slot changes nothing
@@ -106,14 +107,16 @@ def assert_percentiles_match_numpy(got: dict[int, float], values: np.ndarray, wh
         assert lo - slack <= got[p] <= hi + slack, (where, p, got[p], lo, hi)
 
 
-@pytest.mark.parametrize("n", [1, 16, pytest.param(64, marks=pytest.mark.slow), pytest.param(256, marks=pytest.mark.slow), pytest.param(1024, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [1, 16, pytest.param(64, marks=pytest.mark.slow),
+                               pytest.param(256, marks=pytest.mark.slow), pytest.param(1024, marks=pytest.mark.slow)])
 def test_percentiles_match_numpy_for_every_layer_of_a_cnn(n):
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     seen: dict[str, dict[str, np.ndarray]] = {}
     for name, unit in model.named_modules():
         if isinstance(unit, Unit):
             slot = seen.setdefault(name, {})
-            unit.bn.register_forward_hook(lambda m, i, o, s=slot: s.update(pre=i[0].numpy().ravel(), post=o.numpy().ravel()))
+            unit.bn.register_forward_hook(lambda m, i, o, s=slot: s.update(pre=i[0].numpy().ravel(),
+                                                                           post=o.numpy().ravel()))
             unit.act.register_forward_hook(lambda m, i, o, s=slot: s.update(act=o.numpy().ravel()))
     layers = stats.record(model, images(n), InputSpec(), "eval")
     assert len(layers) == len(seen) == 8

@@ -21,10 +21,11 @@ from bnapp.training.limits import TrainLimits
 
 MAX_SECONDS = 100
 GPU_HANDLERS = {"predict": "compare", "predict_many": "compare_many", "activations": "activations",
-                "train": "train_run", "lr_sweep": "run_lr_sweep", "placement": "run_placement", "figure1": "run_figure1",
-                "noisy_bn": "run_noisy_bn", "tutorial_table": "run_tutorial_table", "testtime_company": "company",
-                "testtime_batch_size": "batch_size", "testtime_shift": "distribution_shift",
-                "testtime_severities": "severities", "testtime_upload": "own_images",
+                "train": "train_run", "lr_sweep": "run_lr_sweep", "placement": "run_placement",
+                "figure1": "run_figure1", "noisy_bn": "run_noisy_bn", "tutorial_table": "run_tutorial_table",
+                "testtime_company": "company", "testtime_batch_size": "batch_size",
+                "testtime_shift": "distribution_shift", "testtime_severities": "severities",
+                "testtime_upload": "own_images",
                 "(first_look)": "first_look", "(open_page)": "open_page"}  # unnamed: the first screens
 
 
@@ -56,7 +57,8 @@ def test_zero_gpu_is_read_from_the_environment_as_spaces_reads_it(monkeypatch, v
         monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     else:
         monkeypatch.setenv("SPACES_ZERO_GPU", value)
-    assert zerogpu.on_zero_gpu_space() == spaces.config.Settings().zero_gpu == (value in ("true", "True", "TRUE", "1", "t"))
+    assert zerogpu.on_zero_gpu_space() == spaces.config.Settings().zero_gpu == \
+        (value in ("true", "True", "TRUE", "1", "t"))
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ from bnapp.ui import build_app
 
 events = {}
 for f in build_app(checkpoints, examples).fns.values():
-    if not isinstance(f.api_name, str):
+    if not isinstance(f.api_name, str) or f.fn is None:  # js-only events run in the browser
         continue
     # spaces.GPU(bind(handler, state)) where wrapped, bind(handler, state) where not; training events
     # wait in the run line first (`visitors.in_line`), outside the GPU call
@@ -174,7 +176,7 @@ def zero_gpu_start(app_env):
     r = subprocess.run([sys.executable, "-c", ZERO_GPU_START, str(ROOT), str(ckpt), str(root / "examples")], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    line = next(l for l in r.stdout.splitlines() if l.startswith("RESULT "))
+    line = next(out for out in r.stdout.splitlines() if out.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
 
 
@@ -190,7 +192,8 @@ def test_on_zero_gpu_each_gpu_event_is_wrapped_by_spaces_with_its_duration(zero_
     assert wrapped == gpu_events()
     assert {"stop", "load_hub", "push"} <= set(events) - set(wrapped)  # no GPU work: never wrapped
     in_line = {"train", "lr_sweep", "placement", "figure1", "noisy_bn", "tutorial_table"}
-    assert {name for name, e in events.items() if e["line_outside_gpu"] and e["zerogpu"]} == in_line  # no quota spent waiting
+    # no quota spent waiting
+    assert {name for name, e in events.items() if e["line_outside_gpu"] and e["zerogpu"]} == in_line
 
 
 @pytest.mark.e2e

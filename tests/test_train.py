@@ -22,7 +22,8 @@ def test_lockstep_twins_see_identical_batches(synthetic_npz):
     trainer = PairTrainer(tiny_cfg("cnn", "fast", epochs=1, batch_size=64, precision="fp32"), data)
     seen = {"bn": [], "plain": []}
     for name, t in trainer.twins.items():
-        t.model.stem.register_forward_hook(lambda m, i, o, name=name: seen[name].append(i[0].clone()) if m.training else None)
+        t.model.stem.register_forward_hook(lambda m, i, o, name=name: seen[name].append(i[0].clone())
+                                           if m.training else None)
     list(trainer.run())
     assert len(seen["bn"]) == trainer.total_steps == 4
     for a, b in zip(seen["bn"], seen["plain"]):
@@ -59,7 +60,8 @@ def test_stop_ends_between_steps_and_keeps_the_partial_result(synthetic_npz):
 
 
 def test_a_diverging_twin_is_frozen_and_the_other_carries_on(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("BNAPP_PRECISION", "fp32")  # a bf16 copy for the final evaluation would call the patched fp32 forward
+    # a bf16 copy for the final evaluation would call the patched fp32 forward
+    monkeypatch.setenv("BNAPP_PRECISION", "fp32")
     data = load_cifar10(synthetic_npz)
     trainer = PairTrainer(tiny_cfg(epochs=2, batch_size=32), data)
     plain = trainer.twins["plain"].model

@@ -98,7 +98,8 @@ def load_cifar10(path: str | os.PathLike | None = None) -> Cifar10:
 
 def _check(name: str, x: np.ndarray, y: np.ndarray, where: Path) -> None:
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-        raise DatasetError(f"{where}: x_{name} must be uint8 of shape (N, 32, 32, 3), got {x.dtype} {x.shape}. {HOW_TO_GET}")
+        raise DatasetError(f"{where}: x_{name} must be uint8 of shape (N, 32, 32, 3), got {x.dtype} {x.shape}. "
+                           f"{HOW_TO_GET}")
     if y.ndim != 1 or len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
         raise DatasetError(f"{where}: y_{name} must hold one label 0..9 per image. {HOW_TO_GET}")
 
@@ -136,8 +137,10 @@ def _load_torchvision(root: Path) -> Cifar10:
         train = CIFAR10(str(root), train=True, download=True)
         test = CIFAR10(str(root), train=False, download=True)
     except Exception as e:  # network down, partial download, corrupt archive...
-        raise DatasetError(f"could not load or download CIFAR-10 into {root} ({type(e).__name__}: {e}). {HOW_TO_GET}") from e
-    return _from_numpy(train.data, np.array(train.targets), test.data, np.array(test.targets), source=f"torchvision:{root}")
+        raise DatasetError(f"could not load or download CIFAR-10 into {root} ({type(e).__name__}: {e}). "
+                           f"{HOW_TO_GET}") from e
+    return _from_numpy(train.data, np.array(train.targets), test.data, np.array(test.targets),
+                       source=f"torchvision:{root}")
 
 
 def load_test_set(path: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -1,1 +1,2 @@
-"""Measuring trained twins: inference and TTA, accuracy reports, activation statistics, evolution, landscape, test-time adaptation."""
+"""Measuring trained twins: inference and TTA, accuracy reports, activation statistics, evolution, landscape,
+test-time adaptation."""

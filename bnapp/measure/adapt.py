@@ -83,7 +83,8 @@ CHUNK = 512  # images per forward pass, at most (rounded to whole batches)
 
 
 @torch.no_grad()
-def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, prior: float = RUNNING, group: int = 0) -> torch.Tensor:
+def logits(model: nn.Module, images: torch.Tensor, spec: InputSpec, prior: float = RUNNING,
+           group: int = 0) -> torch.Tensor:
     """fp32 logits (N, 10) on the CPU for uint8 images, BN statistics mixed at `prior` over batches of
     `group` images (0: all `images` are one batch). No TTA: a flipped view would join the batch. The
     same call for both twins and every statistic is what makes their accuracies comparable."""

@@ -5,7 +5,8 @@ gradient of the training loss L on a fixed batch, move to w - eta * g for severa
 
 - *loss landscape*: the range (min to max) of L along that line;
 - *gradient predictiveness*: the l2 change of the gradient, ||grad L(w - eta g) - g||;
-- *effective beta-smoothness*: the largest gradient change per distance moved, max ||grad L(w - eta g) - g|| / ||eta g||.
+- *effective beta-smoothness*: the largest gradient change per distance moved,
+  max ||grad L(w - eta g) - g|| / ||eta g||.
 
 All passes are `torch.func.functional_call`s on detached copies of the weights and of the BN buffers, in
 the model's own mode (train mode while training: BN normalises with the batch's statistics, as in the

@@ -131,7 +131,8 @@ def _layer(name: str, unit: Unit, pre: torch.Tensor, post: torch.Tensor, act: to
         params = dict(
             gamma=bn.weight.detach().tolist(), beta=bn.bias.detach().tolist(),
             running_mean=bn.running_mean.tolist(), running_var=bn.running_var.tolist(),
-            batch_mean=pre.float().mean(dim=dims).tolist(), batch_var=pre.float().var(dim=dims, unbiased=False).tolist(),
+            batch_mean=pre.float().mean(dim=dims).tolist(),
+            batch_var=pre.float().var(dim=dims, unbiased=False).tolist(),
         )
     return LayerStats(name, type(bn).__name__ if params else "none", tuple(pre.shape),
                       tensor_stats(pre, q["pre"], edges), tensor_stats(post, q["post"], edges),

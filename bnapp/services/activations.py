@@ -31,7 +31,7 @@ class ActivationView:
 
     @property
     def layer_names(self) -> list[str]:
-        return [l.name for l in self.bn]
+        return [unit.name for unit in self.bn]
 
     @property
     def index(self) -> int:
@@ -66,11 +66,11 @@ def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: s
     except ValueError as e:  # e.g. train mode with one image
         raise UserError(str(e)) from None
     bn, plain = result["bn"], result["plain"]
-    names = [l.name for l in bn]
+    names = [unit.name for unit in bn]
     layer = layer if layer in names else names[min(DEFAULT_LAYER_INDEX, len(names) - 1)]
     i = names.index(layer)
-    note = (f"**{pair_title(pair)}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of shape "
-            f"{tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
+    note = (f"**{pair_title(pair)}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of "
+            f"shape {tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
             f"zero after ReLU ({100 * plain[i].act.zero_fraction:.0f}% in the plain twin).")
     return ActivationView(bn, plain, layer, mode, note + nonfinite_note(result))
 
@@ -79,7 +79,8 @@ def nonfinite_note(result: dict[str, list[stats.LayerStats]]) -> str:
     """Where a twin's values stop being finite numbers (its weights blew up in training), said once per twin."""
     lines = []
     for twin, layers in result.items():
-        share = {l.name: max(l.pre.nonfinite_fraction, l.post.nonfinite_fraction, l.act.nonfinite_fraction) for l in layers}
+        share = {unit.name: max(unit.pre.nonfinite_fraction, unit.post.nonfinite_fraction, unit.act.nonfinite_fraction)
+                 for unit in layers}
         bad = [name for name, f in share.items() if f > 0]
         if bad:
             worst = max(share.values())

@@ -106,7 +106,8 @@ def choose(cfg: TrainConfig, timings: Timings, budget: float, most_images: int) 
     return replace(cfg, steps=steps, train_subset=images, recipe=replace(r, epochs=epochs)), plan
 
 
-def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int, probe=None) -> tuple[TrainConfig, Plan]:
+def plan_run(cfg: TrainConfig, data: Cifar10, budget: float, max_train_images: int,
+             probe=None) -> tuple[TrainConfig, Plan]:
     """`cfg` with `steps` and `train_subset` chosen so that the run (after this measurement) ends
     within `budget` seconds of the moment this was called. `probe` is what the run records at each evaluation."""
     return choose(cfg, measure(cfg, data, probe), budget, min(max_train_images, len(data.y_train)))

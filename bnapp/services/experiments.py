@@ -72,9 +72,9 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
         for twin in TWINS:
             t = trainer.twins[twin]
             losses = [h["train_loss"] for h in t.history if h["train_loss"] is not None]
-            yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy), test_accuracy=t.test_accuracy,
-                           final_train_loss=losses[-1] if losses else None, diverged_at_step=t.diverged_at,
-                           seconds=last.elapsed if last else 0.0)
+            yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy),
+                           test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
+                           diverged_at_step=t.diverged_at, seconds=last.elapsed if last else 0.0)
 
 
 def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEEDS) -> Iterator[dict]:
@@ -87,7 +87,8 @@ def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEED
             pass
         for twin, t in trainer.twins.items():
             for tta in infer.TTA_WEIGHTS:
-                acc = infer.accuracy(t.model, data.x_test, data.y_test, replace(trainer.spec, tta=tta), trainer.precision)
+                acc = infer.accuracy(t.model, data.x_test, data.y_test, replace(trainer.spec, tta=tta),
+                                     trainer.precision)
                 yield dict(seed=seed, twin=twin, tta=tta, accuracy=acc)
 
 
@@ -173,7 +174,7 @@ def sweep_rows(limits: TrainLimits, data_source, arch: str, lrs: list[float]) ->
     after each rate's run. `data_source` is called only once every value is known to be good."""
     configs = [SWEEP.config(limits, arch, lr) for lr in lrs]
     rows: list[dict] = []
-    for lr, item in lr_sweep(configs[0], data_source(), lrs):
+    for _, item in lr_sweep(configs[0], data_source(), lrs):
         if isinstance(item, dict):
             rows.append(item)
             yield list(rows)

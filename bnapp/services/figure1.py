@@ -62,7 +62,8 @@ def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figur
     images = data.x_test[draw(len(data.x_test), PROBE_IMAGES, cfg.seed)]
     probe = lambda models, lr=0.0: evolution.snapshot_pair(models, spec, images, UNIT, CHANNEL)  # noqa: E731
     trainer = PairTrainer(cfg, data, probe=probe)
-    fig = Figure1(test_images=len(trainer.data.y_test), points=[(0, probe(trainer.models()))])  # the start, as the paper
+    fig = Figure1(test_images=len(trainer.data.y_test),
+                  points=[(0, probe(trainer.models()))])  # the start, as the paper
     for ev in trainer.run():
         fig.log.add(ev)
         if ev.probe is not None:

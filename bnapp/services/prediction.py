@@ -131,7 +131,8 @@ def verdict(pred: Prediction, truth: str | None) -> str:
                 f"**The twins disagree:** {bn} ({p_bn:.0%}) with BatchNorm, {plain} ({p_plain:.0%}) without.")
     if truth:
         marks = [f"{TWIN_LABELS[t]} "
-                 f"{'no answer' if not pred.answers(t) else 'right' if pred.top1(t)[0] == truth else 'wrong'}" for t in TWINS]
+                 f"{'no answer' if not pred.answers(t) else 'right' if pred.top1(t)[0] == truth else 'wrong'}"
+                 for t in TWINS]
         line += f"  \nTrue label (a real CIFAR-10 test image): **{truth}** -- {', '.join(marks)}."
     return line
 

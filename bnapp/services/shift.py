@@ -61,7 +61,8 @@ class ShiftView:
     batch: int
     accuracy: dict[str, float]  # variant -> on the corrupted images
     clean: dict[str, float] | None  # variant -> on the same images uncorrupted, once measured (`severities`)
-    shown: list[tuple[Image.Image, str, dict[str, str]]] = field(default_factory=list)  # (image, truth, variant -> class)
+    # (image, truth, variant -> class)
+    shown: list[tuple[Image.Image, str, dict[str, str]]] = field(default_factory=list)
     source: str = ""
 
     def pm(self, p: float) -> float:
@@ -70,7 +71,8 @@ class ShiftView:
     def table(self) -> str:
         """Markdown: each variant's accuracy on the corrupted (and, once measured, the clean) images."""
         names = variant_names(self.prior)
-        head = f"| | {corruptions.LABELS[self.corruption]}, severity {self.severity} |" + (" clean |" if self.clean else "")
+        head = (f"| | {corruptions.LABELS[self.corruption]}, severity {self.severity} |"
+                + (" clean |" if self.clean else ""))
         rows = [head, "|---|---|" + ("---|" if self.clean else "")]
         for v in VARIANTS:
             clean = f" {self.clean[v]:.1%} |" if self.clean else ""
@@ -81,8 +83,10 @@ class ShiftView:
 
     def shown_table(self) -> str:
         """Markdown: what each variant says for the images shown, left to right."""
-        rows = ["| image | true | " + " | ".join(SHORT[v] for v in VARIANTS) + " |", "|---|---|" + "---|" * len(VARIANTS)]
-        rows += [f"| {i + 1} | {truth} | " + " | ".join(said[v] if said[v] == truth else f"*{said[v]}*" for v in VARIANTS)
+        rows = ["| image | true | " + " | ".join(SHORT[v] for v in VARIANTS) + " |",
+                "|---|---|" + "---|" * len(VARIANTS)]
+        rows += [f"| {i + 1} | {truth} | "
+                 + " | ".join(said[v] if said[v] == truth else f"*{said[v]}*" for v in VARIANTS)
                  + " |" for i, (_, truth, said) in enumerate(self.shown)]
         return "\n".join(rows) + "\n\nA wrong answer is in *italics*."
 
@@ -120,7 +124,8 @@ def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: fl
     bad = corruptions.corrupt(images, corruption, int(severity))
     probs = predictions(pair, bad, prior, batch)
     clean = cache.peek(_clean_key(pair, pool, len(labels), prior))
-    shown = [(tensor_image(bad[i], 4), CLASSES[int(labels[i])], {v: CLASSES[int(p[i].argmax())] for v, p in probs.items()})
+    shown = [(tensor_image(bad[i], 4), CLASSES[int(labels[i])],
+              {v: CLASSES[int(p[i].argmax())] for v, p in probs.items()})
              for i in range(min(SHOWN, len(labels)))]
     return ShiftView(corruption, int(severity), prior, len(labels), batch, _accuracies(probs, labels), clean, shown,
                      pool.source)

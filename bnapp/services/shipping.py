@@ -27,8 +27,8 @@ def evaluation_fields(model, meta: dict, data: Cifar10, command: str) -> dict:
         per_class_accuracy=reports["fp32"]["per_class_accuracy"],
         confusion_matrix=reports["fp32"]["confusion_matrix"],
         test_accuracy_by_precision={p: r["test_accuracy"] for p, r in reports.items()},
-        evaluation=dict(tta=spec.tta, test_images=len(data.y_test), precisions=list(WRITTEN_PRECISIONS), data=data.source,
-                        command=command),
+        evaluation=dict(tta=spec.tta, test_images=len(data.y_test), precisions=list(WRITTEN_PRECISIONS),
+                        data=data.source, command=command),
     )
 
 
@@ -57,8 +57,8 @@ SHIPPED_SWEEP = dict(epochs=2, train_subset=20000)  # the protocol the shipped p
 
 def sweep_command(arch: str, recipe: str) -> str:
     """The validation sweep behind a shipped pair's rate, as a command line of this CLI (its rates and seed elided)."""
-    return (f"{EXPERIMENTS_PROG} lr-sweep --validation --arch {arch} --recipe {recipe} --epochs {SHIPPED_SWEEP['epochs']} "
-            f"--train-subset {SHIPPED_SWEEP['train_subset']} --lrs ... --seed S")
+    return (f"{EXPERIMENTS_PROG} lr-sweep --validation --arch {arch} --recipe {recipe} "
+            f"--epochs {SHIPPED_SWEEP['epochs']} --train-subset {SHIPPED_SWEEP['train_subset']} --lrs ... --seed S")
 
 
 def epochs_command(arch: str, recipe: str, lr: float) -> str:
@@ -85,7 +85,8 @@ def choice_record(chosen_by: str, meta: dict, epochs_tried: list[float] | None =
     lr = meta.get("hyperparameters", {}).get("lr")
     epochs = {} if not epochs_tried else {"epochs": dict(
         chosen=meta["epochs"], tried=epochs_tried, command=epochs_command(meta["arch"], meta["recipe"], lr),
-        rule=f"the epoch count with the {twin} twin's best mean validation accuracy ({len(TTA_SEEDS)} seeds, {meta['input']['tta']} TTA)")}
+        rule=f"the epoch count with the {twin} twin's best mean validation accuracy ({len(TTA_SEEDS)} seeds, "
+             f"{meta['input']['tta']} TTA)")}
     return dict(
         split=dict(held_out_images=HOLDOUT_IMAGES, class_balanced=True, seed=HOLDOUT_SEED,
                    of=f"the {meta['train_images']:,} training images"),

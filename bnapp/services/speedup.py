@@ -39,9 +39,10 @@ class StepsToAccuracy:
         if self.ratio is None:
             return self.reason
         at_least = "at least " if self.lower_bound else ""
-        return (f"The BN twin reached the plain twin's final accuracy ({100 * self.target:.1f}% +- {100 * self.margin:.1f} "
-                f"points, 95%, on the same test images without TTA) by step {self.bn_step:.0f}; the plain twin first "
-                f"got there at step {self.plain_step:.0f}: **{at_least}{self.ratio:.1f}x fewer steps**"
+        return (f"The BN twin reached the plain twin's final accuracy ({100 * self.target:.1f}% "
+                f"+- {100 * self.margin:.1f} points, 95%, on the same test images without TTA) by step "
+                f"{self.bn_step:.0f}; the plain twin first got there at step {self.plain_step:.0f}: "
+                f"**{at_least}{self.ratio:.1f}x fewer steps**"
                 + (" (BN was already past it at its first evaluation)." if self.lower_bound else
                    " (crossings interpolated between evaluations)."))
 
@@ -49,7 +50,7 @@ class StepsToAccuracy:
 def first_crossing(steps: list[int], accuracy: list[float | None], target: float) -> tuple[float | None, bool]:
     """(the step where `accuracy` first reaches `target`, interpolated; whether that is the first point)."""
     prev = None
-    for i, (s, a) in enumerate(zip(steps, accuracy)):
+    for s, a in zip(steps, accuracy):
         if a is None:
             continue
         if a >= target:
@@ -76,5 +77,6 @@ def steps_to_accuracy(steps: list[int], bn: list[float | None], plain: list[floa
     bn_step, lower = first_crossing(steps, bn, final)
     if bn_step is None:
         return StepsToAccuracy(final, plain_step, None, False, margin,
-                               f"The BN twin never reached the plain twin's final accuracy ({100 * final:.1f}%) in this run.")
+                               f"The BN twin never reached the plain twin's final accuracy ({100 * final:.1f}%) "
+                               "in this run.")
     return StepsToAccuracy(final, plain_step, bn_step, lower, margin)

@@ -102,7 +102,8 @@ class ServerState:
     @property
     def test_source(self) -> str:
         n = 0 if self.test_images is None else len(self.test_images)
-        return f"{n} real CIFAR-10 test images" + ("" if n > 100 else " (the shipped examples; set BNAPP_DATA for all 10,000)")
+        return f"{n} real CIFAR-10 test images" + ("" if n > 100 else
+                                                   " (the shipped examples; set BNAPP_DATA for all 10,000)")
 
 
 @dataclass
@@ -194,7 +195,8 @@ def pair_title(pair: Pair) -> str:
     rate = f", {hp['optimizer']} lr {hp['lr']:g}" if "lr" in hp and "optimizer" in hp else ""
     name = ARCH_NAMES.get(meta["arch"], meta["arch"].upper())
     base = (f"{name} pair '{pair.name}' from the Hub{rate}" if pair.origin == "hub" else
-            f"{name}{rate}: {PAIR_PURPOSES[pair.name]}" if pair.name in PAIR_PURPOSES else f"{name} pair '{pair.name}'{rate}")
+            f"{name}{rate}: {PAIR_PURPOSES[pair.name]}" if pair.name in PAIR_PURPOSES else
+            f"{name} pair '{pair.name}'{rate}")
     if all("seeds" in pair.metadata[t] for t in TWINS):
         runs = {t: pair.metadata[t]["seeds"] for t in TWINS}
         p = pair.precision if pair.precision in runs["bn"]["mean"] else "fp32"

@@ -145,7 +145,8 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         nonlocal cfg, plan
         if budget:
             cfg, plan = plan_run(cfg, data, budget, state.limits.max_train_subset, probe)
-        session.trainer = PairTrainer(cfg, data, between_steps=lambda: sharing.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
+        session.trainer = PairTrainer(cfg, data,
+                                      between_steps=lambda: sharing.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
                                       probe=probe)
         if session.stop_asked:  # Stop was clicked while the machine was being measured
             session.trainer.stop()
@@ -179,7 +180,8 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
         if lines:
             summary += "  \n" + describe_landscape(lines)
         yield LiveUpdate(ev, log, points, lines, unit, "done", False, name, files,
-                         summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and Activations.")
+                         summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and "
+                                   "Activations.")
     finally:
         stop()  # a closed tab or a cancelled event must not leave the run going
         session.trainer, session.stop_asked = None, False
@@ -202,7 +204,8 @@ def cli_command(cfg: TrainConfig) -> str:
     r = cfg.recipe
     return (f"python -m bnapp.train --arch {cfg.arch} --recipe {r.name} --optimizer {r.optimizer} --lr {r.lr} "
             f"--batch-size {r.batch_size} --placement {cfg.placement} --seed {cfg.seed} --steps {cfg.steps or 0} "
-            f"--epochs {r.epochs} --train-subset {cfg.train_subset} --test-subset {cfg.test_subset} --out runs/{cfg.arch}")
+            f"--epochs {r.epochs} --train-subset {cfg.train_subset} --test-subset {cfg.test_subset} "
+            f"--out runs/{cfg.arch}")
 
 
 def stop(session: Session) -> str:

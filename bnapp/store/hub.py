@@ -52,7 +52,8 @@ def check_repo_id(repo_id: str) -> str:
     try:
         validate_repo_id(repo_id)
     except HFValidationError:
-        raise HubError(f"{repo_id!r} is not a Hub repo id; expected owner/name, e.g. 'someone/bnapp-cifar10'.") from None
+        raise HubError(f"{repo_id!r} is not a Hub repo id; expected owner/name, "
+                       "e.g. 'someone/bnapp-cifar10'.") from None
     if "/" not in repo_id:
         raise HubError(f"{repo_id!r}: give the owner too, as owner/name.")
     return repo_id
@@ -125,9 +126,12 @@ identical but for their BatchNorm layers (placed {bn.get('placement', 'before')}
 |---|---|---|---|
 {rows}
 
-- Recipe: `{bn.get('recipe', '?')}`, {bn.get('epochs', '?')} epoch(s), {bn.get('steps', '?')} steps on {bn.get('train_images', '?')} training images, {bn.get('wall_time_seconds', 0):.0f} s of training for both twins ({bn.get('precision', '?')} on {bn.get('hardware') or bn.get('device', '?')}).
+- Recipe: `{bn.get('recipe', '?')}`, {bn.get('epochs', '?')} epoch(s), {bn.get('steps', '?')} steps on \
+{bn.get('train_images', '?')} training images, {bn.get('wall_time_seconds', 0):.0f} s of training for both twins \
+({bn.get('precision', '?')} on {bn.get('hardware') or bn.get('device', '?')}).
 - Command: `{bn.get('command', '?')}`
-- Test accuracy: predicted in {bn.get('test_precision', 'fp32')} with test-time augmentation `{bn.get('input', {}).get('tta', 'none')}`, as bnapp's app predicts.
+- Test accuracy: predicted in {bn.get('test_precision', 'fp32')} with test-time augmentation \
+`{bn.get('input', {}).get('tta', 'none')}`, as bnapp's app predicts.
 - Input: 32x32 RGB, normalised as the JSON's `input` field says; 10 CIFAR-10 classes only.
 
 Load it in bnapp with `BNAPP_HUB_REPO={repo_id} python app.py`, or `bnapp.checkpoints.load("{pair}-bn")` on
@@ -159,7 +163,8 @@ def push_pair(folder: str | os.PathLike, pair: str, repo_id: str, token: str | N
     ops = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in files]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
     acc = metadata["bn"].get("test_accuracy"), metadata["plain"].get("test_accuracy")
-    message = f"bnapp: {pair} twin pair" + (f" (BN {100 * acc[0]:.1f}%, plain {100 * acc[1]:.1f}%)" if None not in acc else "")
+    message = f"bnapp: {pair} twin pair" + (f" (BN {100 * acc[0]:.1f}%, plain {100 * acc[1]:.1f}%)"
+                                            if None not in acc else "")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)

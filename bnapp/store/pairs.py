@@ -23,7 +23,8 @@ class Pair:
     metadata: dict[str, dict]
     origin: str = "local"  # "local" (a checkpoint folder) or "hub"
     precision: str = field(init=False)  # what predictions run in (`bnapp.system.precision.prediction_precision`)
-    predictors: dict[str, nn.Module] = field(init=False, repr=False)  # BN-folded copies of `models` (`infer.for_inference`)
+    # BN-folded copies of `models` (`infer.for_inference`)
+    predictors: dict[str, nn.Module] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.precision = prediction_precision(next(self.models["bn"].parameters()).device)
@@ -60,7 +61,8 @@ def load_pairs(folder: str | os.PathLike, prefix: str = "") -> PairLoadReport:
         except CheckpointError as e:
             report.errors.append(f"pair '{prefix}{name}' not loaded: {e}")
             continue
-        report.pairs[prefix + name] = Pair(prefix + name, {"bn": bn, "plain": plain}, {"bn": bn_meta, "plain": plain_meta})
+        report.pairs[prefix + name] = Pair(prefix + name, {"bn": bn, "plain": plain},
+                                           {"bn": bn_meta, "plain": plain_meta})
     return report
 
 
@@ -69,7 +71,8 @@ def load_hub_pairs(repo_id: str, revision: str | None = None, **download) -> Pai
     `download`: `hub.download_pair`'s token and access options."""
     from bnapp.store import hub  # huggingface_hub only where a Hub pair is asked for: the GPU test tier runs without it
     folder = hub.download_pair(repo_id, revision, **download)
-    report = load_pairs(folder, prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
+    report = load_pairs(folder,
+                        prefix=f"{repo_id.strip()}{'@' + revision.strip() if revision and revision.strip() else ''}:")
     if not report.pairs:
         raise hub.HubError(f"{repo_id}: no compatible pair -- " + "; ".join(report.errors))
     for pair in report.pairs.values():

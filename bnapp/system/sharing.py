@@ -112,4 +112,5 @@ def in_background(items: Iterator[T], stop: Callable[[], None] | None = None) ->
             stop()
         worker.join(timeout=JOIN_TIMEOUT)
         if worker.is_alive():
-            warnings.warn(f"bnapp: a background run did not end within {JOIN_TIMEOUT:g} s of being stopped", stacklevel=2)
+            warnings.warn(f"bnapp: a background run did not end within {JOIN_TIMEOUT:g} s of being stopped",
+                          stacklevel=2)

@@ -81,7 +81,8 @@ class PairTrainer:
         self.data = data.subset(cfg.train_subset or None, cfg.test_subset or None, seed=cfg.seed) \
             if (cfg.train_subset or cfg.test_subset) else data
         if len(self.data.y_train) < r.batch_size and r.batch_size > 1:
-            raise ValueError(f"batch size {r.batch_size} is larger than the training set ({len(self.data.y_train)} images)")
+            raise ValueError(f"batch size {r.batch_size} is larger than the training set "
+                             f"({len(self.data.y_train)} images)")
         self.device = machine.device() if cfg.device == "auto" else torch.device(cfg.device)
         self.precision = resolve_precision(r.precision, self.device)
         self.test_precision = prediction_precision(self.device)
@@ -164,7 +165,8 @@ class PairTrainer:
                     self._stop = True
                 if self.step % log_every == 0:
                     now = time.perf_counter()
-                    yield self._event("log", epoch + (i + 1) / self.steps_per_epoch, images_since / (now - t_since), start)
+                    yield self._event("log", epoch + (i + 1) / self.steps_per_epoch, images_since / (now - t_since),
+                                      start)
                     images_since, t_since = 0, now
                 if all(t.diverged_at is not None for t in self.twins.values()):
                     self._stop = True
@@ -271,7 +273,8 @@ class PairTrainer:
         left = self.total_steps - self.step
         eta = elapsed / max(1, self.step) * left if not final else 0.0
         return Progress(kind, self.step, self.total_steps, epoch, loss, acc, test,
-                        {n: t.diverged_at for n, t in self.twins.items()}, ips, elapsed, eta, self._stop and final, probe)
+                        {n: t.diverged_at for n, t in self.twins.items()}, ips, elapsed, eta, self._stop and final,
+                        probe)
 
     def _run_probe(self) -> Any:
         """The probe with the random generators saved and restored: a noisy-BN twin draws noise in train-mode

@@ -65,13 +65,12 @@ class TrainLimits:
         if s.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {s.recipe!r}; choose one of {sorted(RECIPES)}")
         if s.arch not in ARCHS or s.placement not in PLACEMENTS or s.optimizer not in OPTIMIZERS:
-            raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, optimizer one of {OPTIMIZERS}")
+            raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, "
+                             f"optimizer one of {OPTIMIZERS}")
         bounds = self.bounds()
         epochs, lr, seed = (bounds[k].check(getattr(s, k)) for k in ("epochs", "lr", "seed"))
         batch_size = bounds["batch_size"].check(s.batch_size)
-        train_subset = bounds["train_subset"].check(s.train_subset)
-        if train_subset < batch_size:
-            raise ValueError(f"training images must be at least the batch size ({batch_size}); got {train_subset}")
+        train_subset = replace(bounds["train_subset"], low=batch_size).check(s.train_subset)  # one batch at least
         r = replace(RECIPES[s.recipe].at_rate(lr), epochs=epochs, batch_size=batch_size, optimizer=s.optimizer,
                     log_every=0)
         return TrainConfig(s.arch, r, s.placement, seed, train_subset, test_subset, self.max_seconds,

@@ -43,7 +43,8 @@ def run_metadata(trainer: PairTrainer, command: str) -> dict[str, dict]:
             device=str(trainer.device),
             hardware=machine.describe(),
             history=t.history,
-            history_note=f"test_acc per epoch: {trainer.precision}, no TTA, the run's {len(trainer.data.y_test)} test images",
+            history_note=f"test_acc per epoch: {trainer.precision}, no TTA, "
+                         f"the run's {len(trainer.data.y_test)} test images",
             test_accuracy=t.test_accuracy,
             test_precision=trainer.test_precision,
             **{k: v for k, v in t.report.items() if k != "test_accuracy"},

@@ -25,7 +25,8 @@ TABS = {tab.ID: tab for tab in (compare, activations, testtime, train)}  # in th
 
 
 def build_app(checkpoint_dir: str | os.PathLike = CHECKPOINTS, examples_dir: str | os.PathLike = EXAMPLES,
-              hub_repo: str | None = None, hub_revision: str | None = None, limits: TrainLimits | None = None) -> gr.Blocks:
+              hub_repo: str | None = None, hub_revision: str | None = None,
+              limits: TrainLimits | None = None) -> gr.Blocks:
     """The whole app; `limits` default to the environment's (`TrainLimits.from_env`)."""
     gradio_fixes.install()
     state = ServerState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision, limits)

@@ -82,7 +82,8 @@ def wire(p: SimpleNamespace, state: ServerState) -> None:
         out = first_screen(p, state, pair, session, layer=v.get("layer"), mode=v.get("mode", "eval"), n=v.get("n"),
                            example=example)
         out |= {c: v[k] for k, c in components.items() if k in v and k not in FIRST_SCREEN}
-        out |= {accordion: gr.Accordion(open=True) for key, accordion in accordions.items() if v.get("experiment") == key}
+        out |= {accordion: gr.Accordion(open=True) for key, accordion in accordions.items()
+                if v.get("experiment") == key}
         if "tab" in v:
             out[p.tab_set] = gr.Tabs(selected=v["tab"])
         if "pair" in v:
@@ -95,7 +96,8 @@ def wire(p: SimpleNamespace, state: ServerState) -> None:
 
 
 def first_screen(p: SimpleNamespace, state: ServerState, pair_name: str, session: Session | None = None,
-                 layer: str | None = None, mode: str = "eval", n: int | None = None, example: str | None = None) -> dict:
+                 layer: str | None = None, mode: str = "eval", n: int | None = None,
+                 example: str | None = None) -> dict:
     """What each tab shows before anyone clicks: Compare an example the twins disagree on (a fixed rule) or the
     linked one, Activations its (linked or default) view, Train the pair's recorded curves. Nothing changes
     when no pair is loaded."""
@@ -103,8 +105,8 @@ def first_screen(p: SimpleNamespace, state: ServerState, pair_name: str, session
         return {}
     pair = get_pair(state, pair_name, session)
     example = example or prediction.first_disagreement(pair, state.examples)
-    views = activations.activations(state, pair_name, act.SOURCES[0], n or stats.default_batch(pair.metadata["bn"]["arch"]),
-                                    mode, layer, None, session)
+    views = activations.activations(state, pair_name, act.SOURCES[0],
+                                    n or stats.default_batch(pair.metadata["bn"]["arch"]), mode, layer, None, session)
     return {p.tabs["compare"].image: str(example) if example else None,
             **dict(zip(p.tabs["activations"].outputs, views)),
             p.tabs["train"].curves: train.recorded_curves(state, pair_name, session)}

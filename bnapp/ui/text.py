@@ -21,14 +21,15 @@ def hub_help(access) -> str:
             "Downloads go to the standard HF cache.")
     if not access.on_space:
         return base
-    return base + f" Public repos load for anyone; a private one only for an account that can read it: {access.sign_in_hint}."
+    return base + (" Public repos load for anyone; a private one only for an account that can read it: "
+                   f"{access.sign_in_hint}.")
 
 
 def push_help(access) -> str:
     """What the Push row does on a Space (`services.hub_access.HubAccess`)."""
     if access.sign_in:
-        return ("Pushing uses **your own** Hugging Face account: sign in first (top of the page). The repo is created under your "
-                "name if it does not exist; this server never pushes with its owner's token.")
+        return ("Pushing uses **your own** Hugging Face account: sign in first (top of the page). The repo is created "
+                "under your name if it does not exist; this server never pushes with its owner's token.")
     return f"Pushing is off here: {access.sign_in_hint}. This server never pushes with its owner's token."
 
 
@@ -48,15 +49,15 @@ EXPLAIN_KINDS = """**BatchNorm1d vs BatchNorm2d.** A dense layer's output is (N,
 the C features over the N images of the batch. A conv layer's output is (N, C, H, W): **BatchNorm2d**
 normalises each of the C channels over N x H x W values, so all images *and all positions* share one mean
 and one variance per channel. Then each channel is scaled by gamma and shifted by beta, both learned."""
-EXPLAIN_MODES = """**eval vs train mode.** In **eval** mode (what prediction does) BN uses the running mean and variance it
-averaged during training: a fixed per-channel affine map, so an image's prediction never depends on the
+EXPLAIN_MODES = """**eval vs train mode.** In **eval** mode (what prediction does) BN uses the running mean and variance
+it averaged during training: a fixed per-channel affine map, so an image's prediction never depends on the
 other images in the batch. In **train** mode BN uses this batch's own mean and variance: after BN every
 channel's mean is exactly beta and its std exactly |gamma|, whatever the input. With a batch of **one**
 image train mode fails or misleads: BatchNorm1d has a single value per feature (variance 0; PyTorch refuses),
 and BatchNorm2d normalises one image by its own statistics, so the output no longer says how that image
 differs from the others. Looking never changes the model here: train mode runs on a copy."""
-EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has its own offset and scale. After BN (blue)
-the means collapse onto beta and the stds onto |gamma| (exactly in train mode; in eval mode they follow the
+EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has its own offset and scale. After BN
+(blue) the means collapse onto beta and the stds onto |gamma| (exactly in train mode; in eval mode they follow the
 running statistics, purple, which is how far this batch is from the training average)."""
 
 
@@ -68,8 +69,8 @@ def train_intro(limits) -> str:
             "in line, one per visitor, and a waiting run shows its place here.")
 
 
-SWEEP_INTRO = (f"Both twins at several learning rates, {SWEEP.epochs:g} short epoch(s) each on {SWEEP.train_subset:,} images, "
-               "same seed: BatchNorm "
+SWEEP_INTRO = (f"Both twins at several learning rates, {SWEEP.epochs:g} short epoch(s) each on {SWEEP.train_subset:,} "
+               "images, same seed: BatchNorm "
                "tolerates rates at which the plain twin stalls near chance (open circle) or diverges (x). PyTorch's "
                "weight decay shrinks weights by lr x decay each step, so the decay is scaled with 1/lr to keep that "
                f"product fixed. Accuracy: {SWEEP.test_subset:,} test images, no TTA.")
@@ -95,8 +96,8 @@ def measuring(budget: float) -> str:
     return (f"<div>Measuring this machine's step time to fit the run into {budget:g} s "
             "(a few throwaway steps of both twins)...</div>")
 
-TESTTIME_INTRO = """**BatchNorm at test time.** In eval mode a BN network normalises with the *running* mean and variance it
-averaged during training, so each image is on its own. With a batch's *own* statistics (train mode, or
+TESTTIME_INTRO = """**BatchNorm at test time.** In eval mode a BN network normalises with the *running* mean and
+variance it averaged during training, so each image is on its own. With a batch's *own* statistics (train mode, or
 re-estimating them at test time) the other images in the batch become part of every image's input. That is
 where BN surprises people, and where it helps most on shifted data. Everything here is forward passes on copies
 of the loaded pair (the pair itself never changes), fp32, no test-time augmentation, the same images for
@@ -109,13 +110,13 @@ feature of a BatchNorm1d layer has variance 0, so its output is just beta: every
 With **a batch of one** BatchNorm1d has one value per feature and cannot normalise (PyTorch refuses it in train
 mode; both bnapp pairs end in a Linear + BatchNorm1d layer); BatchNorm2d alone would normalise one image over its
 own positions."""
-BATCH_SIZE_EXPLAIN = f"""**Accuracy against batch size.** {CURVE_IMAGES:,} random test images split into batches of each size, the
-BN twin normalising each batch with its own statistics (what train mode does), against eval mode's running
+BATCH_SIZE_EXPLAIN = f"""**Accuracy against batch size.** {CURVE_IMAGES:,} random test images split into batches of each
+size, the BN twin normalising each batch with its own statistics (what train mode does), against eval mode's running
 statistics (band: its 95% interval) and the plain twin. Small batches give noisy statistics and cost accuracy
 (Ioffe 2017, Batch Renormalization); by a few hundred images the batch's statistics are as good as the running
 ones. Computed once per pair."""
-SHIFT_EXPLAIN = """**Distribution shift.** Test images corrupted on the fly with CIFAR-10-C's corruptions at severity 1-5
-(Hendrycks & Dietterich 2019). **These are our implementation of their definitions, not the published CIFAR-10-C
+SHIFT_EXPLAIN = """**Distribution shift.** Test images corrupted on the fly with CIFAR-10-C's corruptions at severity
+1-5 (Hendrycks & Dietterich 2019). **These are our implementation of their definitions, not the published CIFAR-10-C
 files.** Four ways to predict, on the same images: the plain twin; the BN twin with its running statistics (eval
 mode); the BN twin with statistics **re-estimated on the corrupted batch** (batches of 256, no training: only BN's
 mean and variance change); and Schneider et al. 2020's mix, mean = N/(N+n) running + n/(N+n) batch (n = 256;
@@ -127,22 +128,23 @@ filter) and compare the BN twin with running statistics against the BN twin with
 batch (prior N as above), the plain twin beside them. Adaptation needs a batch that shares a shift: a handful
 of unrelated images gives noisy statistics."""
 
-LANDSCAPE_EXPLAIN = f"""**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's input
-distribution steady ("internal covariate shift"). Santurkar et al. showed that is not what makes it work: BN makes
+LANDSCAPE_EXPLAIN = f"""**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's
+input distribution steady ("internal covariate shift"). Santurkar et al. showed that is not what makes it work: BN makes
 the loss landscape smoother. At each evaluation this run stands at the current weights of each twin, takes the
-gradient g on one fixed batch of {LANDSCAPE_IMAGES} training images (the same for both), and moves {min(FACTORS):g}x to {max(FACTORS):g}x the current
-learning rate along -g: **left**, how much the loss varies along that line; **middle**, how much the gradient
-changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**, the largest
-gradient change per distance moved (an effective beta-smoothness, lower is smoother). The first two also grow with
-the gradient's size (a twin that barely moves barely changes); the right one divides by the distance moved, so it
-is the one to compare. One run, one fixed batch: a single point says little, the curves over the run say more.
+gradient g on one fixed batch of {LANDSCAPE_IMAGES} training images (the same for both), and moves {min(FACTORS):g}x to
+{max(FACTORS):g}x the current learning rate along -g: **left**, how much the loss varies along that line; **middle**,
+how much the gradient changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**,
+the largest gradient change per distance moved (an effective beta-smoothness, lower is smoother). The first two also
+grow with the gradient's size (a twin that barely moves barely changes); the right one divides by the distance moved, so
+it is the one to compare. One run, one fixed batch: a single point says little, the curves over the run say more.
 Measured on copies: the run itself is unchanged (tested bit for bit). The summary gives this run's medians; the
 science page, the quick preset's."""
 NOISY_INTRO = f"""Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
-random scale in [{1 - SCALE:g}, {1 + SCALE:g}] and add a random shift in [{-SHIFT:g}, {SHIFT:g}], drawn afresh at every training step (nothing at
-test time), so every layer's input distribution moves all the time. BN, this noisy BN and no BN train in lockstep on
-the same batches from the same initial weights, CNN `quick` recipe, {NOISY.epochs:g} epochs on {NOISY.train_subset:,} images, {len(NOISY_SEEDS)} seeds; right, one
-channel's distribution in each. **What it shows:** if noisy BN still trains about as well as BN while its
-distributions move far more, steady distributions are not what BN's benefit rests on. **What it does not show:**
-why BN helps instead (the landscape plots above are Santurkar et al.'s answer), or that this holds for every
-network, noise level or budget: a short run on a small network."""
+random scale in [{1 - SCALE:g}, {1 + SCALE:g}] and add a random shift in [{-SHIFT:g}, {SHIFT:g}], drawn afresh at every
+training step (nothing at test time), so every layer's input distribution moves all the time. BN, this noisy BN and
+no BN train in lockstep on the same batches from the same initial weights, CNN `quick` recipe, {NOISY.epochs:g} epochs
+on {NOISY.train_subset:,} images, {len(NOISY_SEEDS)} seeds; right, one channel's distribution in each. **What it
+shows:** if noisy BN still trains about as well as BN while its distributions move far more, steady distributions are
+not what BN's benefit rests on. **What it does not show:** why BN helps instead (the landscape plots above are
+Santurkar et al.'s answer), or that this holds for every network, noise level or budget: a short run on a small
+network."""

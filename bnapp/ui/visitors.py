@@ -50,9 +50,9 @@ def in_line(fn: Callable, line: RunLine, what: str, expected_seconds: Callable[[
             note_at: int, on_space: bool) -> Callable:
     """`fn` (a generator handler) behind a place in `line`: a visitor with a run already there, or a full line,
     gets a clear refusal; a waiting one sees their place in output `note_at`; the place is given back when
-    the run ends, fails or its client goes away. `expected_seconds` reads the call's arguments by name. Where the first argument is the visitor's `Session`, Stop
-    takes a waiting run out of the line. The signature gains a `gr.Request` (Gradio fills it in; the API
-    page and the MCP tools do not show it)."""
+    the run ends, fails or its client goes away. `expected_seconds` reads the call's arguments by name. Where
+    the first argument is the visitor's `Session`, Stop takes a waiting run out of the line. The signature
+    gains a `gr.Request` (Gradio fills it in; the API page and the MCP tools do not show it)."""
 
     signature = inspect.signature(fn)
 
@@ -64,7 +64,8 @@ def in_line(fn: Callable, line: RunLine, what: str, expected_seconds: Callable[[
         session = args[0] if args and isinstance(args[0], Session) else None
         if session is not None:
             session.stop_asked = False  # a Stop from before this run does not count
-        ticket = line.join(visitor_keys(request, on_space), what, expected_seconds(signature.bind_partial(*args).arguments))
+        ticket = line.join(visitor_keys(request, on_space), what,
+                           expected_seconds(signature.bind_partial(*args).arguments))
         try:
             for place in line.wait(ticket, stopped=lambda: session is not None and session.stop_asked):
                 yield _only(n_outputs, note_at, place.describe(what))

@@ -12,14 +12,14 @@ def layer_overview(bn_layers: list, plain_layers: list, mode: str) -> go.Figure:
     before and after its BN, plain twin at the same positions."""
     from plotly.subplots import make_subplots
 
-    names = [l.name for l in bn_layers]
+    names = [unit.name for unit in bn_layers]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=("15th / 50th / 85th percentiles", "standard deviation (log scale)"))
     series = [("BN twin, before BN", bn_layers, "pre", "#94a3b8", "dot"),
               ("BN twin, after BN", bn_layers, "post", COLORS["bn"], "solid"),
               ("plain twin, same position", plain_layers, "pre", COLORS["plain"], "solid")]
     for label, layers, which, color, dash in series:
-        st = [getattr(l, which) for l in layers]
+        st = [getattr(unit, which) for unit in layers]
         band(fig, names, [s.percentiles[15] for s in st], [s.percentiles[50] for s in st],
               [s.percentiles[85] for s in st], label, color, 1, 1, dash)
         fig.add_scatter(x=names, y=[max(s.std, 1e-6) for s in st], name=label, mode="lines+markers", showlegend=False,
@@ -64,8 +64,9 @@ def channel_view(bn_layer, mode: str) -> go.Figure:
 
     def line(y, name, color, row, mode_="markers", dash=None, size=5):
         fig.add_scatter(x=ch, y=y, name=name, mode=mode_, marker=dict(color=color, size=size),
-                        line=dict(color=color, dash=dash), row=row, col=1, legendgroup=name, showlegend=row == 1 or name in
-                        ("|gamma|", "sqrt(running var)"), hovertemplate="channel %{x}: %{y:.3g}<extra>" + name + "</extra>")
+                        line=dict(color=color, dash=dash), row=row, col=1, legendgroup=name,
+                        showlegend=row == 1 or name in ("|gamma|", "sqrt(running var)"),
+                        hovertemplate="channel %{x}: %{y:.3g}<extra>" + name + "</extra>")
 
     line(bn_layer.pre.channel_mean, "before BN", "#94a3b8", 1)
     line(bn_layer.post.channel_mean, "after BN", COLORS["bn"], 1)
@@ -106,9 +107,11 @@ def evolution(points: list[tuple[int, dict]], unit: str) -> go.Figure:
         for twin in TWINS:
             for i, u in enumerate(units):
                 fig.add_scatter(x=steps, y=[max(pt[twin]["stds"][u], 1e-6) for _, pt in points], mode="lines",
-                                name=TWIN_NAMES[twin], legendgroup=twin, showlegend=i == 0, opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
+                                name=TWIN_NAMES[twin], legendgroup=twin, showlegend=i == 0,
+                                opacity=0.35 + 0.65 * i / max(1, len(units) - 1),
                                 line=dict(color=COLORS[twin], width=1.5), row=1, col=3,
-                                hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + TWIN_NAMES[twin] + "</extra>")
+                                hovertemplate=f"{u}, step " + "%{x}: std %{y:.3g}<extra>" + TWIN_NAMES[twin]
+                                + "</extra>")
     fig.update_yaxes(**LOG_AXIS, row=1, col=3)
     fig.update_xaxes(title="step")
     return layout(fig, "Inside the networks while they train: 15th/50th/85th percentiles over a fixed probe batch "

@@ -10,7 +10,8 @@ import plotly.io as pio
 
 COLORS = {"bn": "#2563eb", "plain": "#f97316"}
 _TICKS = [round(m * 10.0 ** e, 6) for e in range(-6, 5) for m in (1, 2, 5)]
-LOG_AXIS = dict(type="log", tickvals=_TICKS, ticktext=[f"{t:g}" for t in _TICKS])  # 1-2-5 labels, not plotly's crowded digits
+# 1-2-5 labels, not plotly's crowded digits
+LOG_AXIS = dict(type="log", tickvals=_TICKS, ticktext=[f"{t:g}" for t in _TICKS])
 
 
 def layout_dict(title: str, height: int = 360) -> dict:
@@ -44,4 +45,5 @@ def band(fig: go.Figure, x: list[str], lo: list[float], mid: list[float], hi: li
                     hoverinfo="skip", showlegend=False, legendgroup=name, row=row, col=col)
     fig.add_scatter(x=x, y=mid, name=name, mode="lines+markers", line=dict(color=color, dash=dash), legendgroup=name,
                     customdata=list(zip(lo, hi)), row=row, col=col,
-                    hovertemplate="%{x}: median %{y:.3g}, 15th-85th %{customdata[0]:.3g} .. %{customdata[1]:.3g}<extra>" + name + "</extra>")
+                    hovertemplate="%{x}: median %{y:.3g}, 15th-85th %{customdata[0]:.3g} .. %{customdata[1]:.3g}"
+                                  "<extra>" + name + "</extra>")

@@ -58,7 +58,8 @@ def severities(accuracy: dict[str, list[float]], pm: dict[str, list[float]], nam
     fig = go.Figure()
     for v, acc in accuracy.items():
         fig.add_trace(go.Scatter(x=list(range(len(acc))), y=acc, mode="lines+markers", name=names[v],
-                                 line=dict(color=VARIANT_COLORS[v], dash=DASHES.get(v, "solid")), error_y=dict(type="data", array=pm[v], visible=True)))
+                                 line=dict(color=VARIANT_COLORS[v], dash=DASHES.get(v, "solid")),
+                                 error_y=dict(type="data", array=pm[v], visible=True)))
     fig.update_layout(xaxis=dict(tickvals=list(range(6)), ticktext=["clean", "1", "2", "3", "4", "5"],
                                  title=dict(text="severity")),
                       yaxis=dict(range=[0, 1], tickformat=".0%", title=dict(text="test accuracy")))

@@ -29,13 +29,15 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
         loss = log.loss[twin] if top is None else [v if v is None or v <= top else None for v in log.loss[twin]]
         if top is not None and loss != log.loss[twin]:
             worst = max(v for v in log.loss[twin] if v is not None)
-            fig.add_annotation(x=1, xref="x domain", y=1, yref="y domain", xanchor="right", yanchor="top", showarrow=False,
+            fig.add_annotation(x=1, xref="x domain", y=1, yref="y domain", xanchor="right", yanchor="top",
+                               showarrow=False,
                                text=f"{TWIN_LABELS[twin]} twin's loss leaves the axis (up to {worst:.3g})",
                                font=dict(color=COLORS[twin]))
         fig.add_scatter(x=log.steps, y=loss, name=TWIN_NAMES[twin], mode="lines", line=dict(color=COLORS[twin]),
-                        legendgroup=twin, row=1, col=1, hovertemplate="step %{x}: loss %{y:.3f}<extra>" + TWIN_NAMES[twin] + "</extra>")
-        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=TWIN_NAMES[twin], mode="lines+markers", showlegend=False,
-                        line=dict(color=COLORS[twin]), legendgroup=twin, row=1, col=2,
+                        legendgroup=twin, row=1, col=1,
+                        hovertemplate="step %{x}: loss %{y:.3f}<extra>" + TWIN_NAMES[twin] + "</extra>")
+        fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], name=TWIN_NAMES[twin], mode="lines+markers",
+                        showlegend=False, line=dict(color=COLORS[twin]), legendgroup=twin, row=1, col=2,
                         hovertemplate="step %{x}: %{y:.1%}<extra>" + TWIN_NAMES[twin] + "</extra>")
         if log.diverged.get(twin) is not None:
             for col in (1, 2):
@@ -54,7 +56,8 @@ def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
-        "(a) test accuracy", "(b) without BN: a sigmoid's input", "(c) with BN: the same sigmoid's input (BN's output)"))
+        "(a) test accuracy", "(b) without BN: a sigmoid's input",
+        "(c) with BN: the same sigmoid's input (BN's output)"))
     for twin in TWINS:
         fig.add_scatter(x=log.eval_steps, y=log.test_acc[twin], mode="lines", name=TWIN_NAMES[twin],
                         line=dict(color=COLORS[twin]), row=1, col=1)
@@ -74,13 +77,14 @@ def lr_sweep(rows: list[dict]) -> go.Figure:
         mine = sorted((r for r in rows if r["twin"] == twin), key=lambda r: r["lr"])
         ok = [r for r in mine if r["status"] != "diverged"]
         fig.add_scatter(x=[r["lr"] for r in ok], y=[r["test_accuracy"] for r in ok], mode="lines+markers",
-                        name=TWIN_NAMES[twin], line=dict(color=COLORS[twin]), hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
+                        name=TWIN_NAMES[twin], line=dict(color=COLORS[twin]),
+                        hovertemplate="lr %{x}: %{y:.1%}<extra></extra>")
         for status, symbol, at_zero in (("stalled", "circle-open", False), ("diverged", "x", True)):
             bad = [r for r in mine if r["status"] == status]
             if bad:
                 fig.add_scatter(x=[r["lr"] for r in bad], y=[0 if at_zero else r["test_accuracy"] for r in bad],
-                                mode="markers", name=f"{TWIN_NAMES[twin]}: {status}", marker=dict(symbol=symbol, size=14,
-                                                                                           color=COLORS[twin]))
+                                mode="markers", name=f"{TWIN_NAMES[twin]}: {status}",
+                                marker=dict(symbol=symbol, size=14, color=COLORS[twin]))
     fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
     swept = sorted({r["lr"] for r in rows})  # label exactly the rates that were tried
     fig.update_xaxes(type="log", tickvals=swept, ticktext=[f"{lr:g}" for lr in swept], title="learning rate")

@@ -59,8 +59,8 @@ def layout(state: ServerState) -> SimpleNamespace:
             gr.Markdown(text.SHIFT_EXPLAIN)
         with gr.Accordion("Your own shifted images", open=False):
             gr.Markdown(text.UPLOAD_EXPLAIN)
-            t.files = gr.File(label=f"Drop up to {shift.MAX_UPLOAD} images", file_count="multiple", file_types=["image"],
-                              height=160)
+            t.files = gr.File(label=f"Drop up to {shift.MAX_UPLOAD} images", file_count="multiple",
+                              file_types=["image"], height=160)
             t.upload_note = gr.Markdown()
             t.upload_gallery = gr.Gallery(label="What the networks see", columns=8, height=200)
             names = shift.variant_names(shift.DEFAULT_PRIOR, "your batch")
@@ -73,9 +73,10 @@ def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
     pair, session = page.pair, page.session
     t.company.click(endpoint("testtime_company", company, state), [pair, t.image, t.company_class, session],
                     [t.company_plot, t.company_note], api_name="testtime_company")
-    t.batch_size.click(endpoint("testtime_batch_size", batch_size, state), [pair, session], [t.batch_plot, t.batch_note],
-                       api_name="testtime_batch_size")
-    t.shift.click(endpoint("testtime_shift", distribution_shift, state), [pair, t.corruption, t.severity, t.prior, session],
+    t.batch_size.click(endpoint("testtime_batch_size", batch_size, state), [pair, session],
+                       [t.batch_plot, t.batch_note], api_name="testtime_batch_size")
+    t.shift.click(endpoint("testtime_shift", distribution_shift, state),
+                  [pair, t.corruption, t.severity, t.prior, session],
                   [t.shift_table, t.shift_gallery, t.shown_table], api_name="testtime_shift")
     t.tab.select(endpoint("(first_look)", first_look, state),
                  [pair, t.corruption, t.severity, t.prior, t.shift_table, session],
@@ -92,7 +93,7 @@ def _progress(progress: gr.Progress):
 
 @shown_to_user
 def company(state: ServerState, pair_name: str, image_path: str | None, company_class: str | None,
-            session: Session | None = None, progress=gr.Progress()):
+            session: Session | None = None, progress=gr.Progress()):  # noqa: B008 (Gradio's progress idiom)
     """One image's prediction by the BN twin normalising with the statistics of batches it shares
     (random test images, one class, copies of itself; sizes 1-256), against eval mode and the plain twin.
 
@@ -114,7 +115,8 @@ def company(state: ServerState, pair_name: str, image_path: str | None, company_
 
 
 @shown_to_user
-def batch_size(state: ServerState, pair_name: str, session: Session | None = None, progress=gr.Progress()):
+def batch_size(state: ServerState, pair_name: str, session: Session | None = None,
+               progress=gr.Progress()):  # noqa: B008 (Gradio's progress idiom)
     """Test accuracy of the BN twin with each batch's own statistics against batch size (1-256), with 95%
     intervals, against eval mode and the plain twin; computed once per pair.
 
@@ -154,7 +156,7 @@ def first_look(state: ServerState, pair_name: str, corruption: str, severity: fl
 
 @shown_to_user
 def severities(state: ServerState, pair_name: str, corruption: str, prior: float, session: Session | None = None,
-               progress=gr.Progress()):
+               progress=gr.Progress()):  # noqa: B008 (Gradio's progress idiom)
     """Every variant's accuracy from clean to severity 5 of one corruption, as a plot; cached.
 
     Args:

@@ -63,7 +63,8 @@ def layout(state: ServerState) -> SimpleNamespace:
             t.push = gr.Button("Push to the Hub", scale=1)
         t.push_note = gr.Markdown(text.push_help(access) if access.on_space else "")
         with gr.Accordion("This session's runs, overlaid", open=False):
-            t.runs = gr.CheckboxGroup([], label="Runs to draw together (each twin keeps its colour; each run its line style)")
+            t.runs = gr.CheckboxGroup([], label="Runs to draw together "
+                                                "(each twin keeps its colour; each run its line style)")
             t.overlay = gr.Plot(show_label=False)
         t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
         t.landscape_plot = gr.Plot(label="Why BN helps: the loss landscape", show_label=False)
