@@ -63,7 +63,7 @@ def test_first_screen_shows_something_on_every_tab(page):
     assert "%" in label_text(page, "With BatchNorm")
     page.get_by_role("tab", name="Activations").click()
     page.locator(".js-plotly-plot").nth(2).wait_for()
-    assert "Every layer, input to output (eval mode)" in page.locator(".js-plotly-plot .gtitle").all_inner_texts()
+    assert "Every layer, input to output (eval mode)" in page.locator(".js-plotly-plot .gtitle").all_text_contents()
     page.get_by_role("tab", name="Train").click()
     page.get_by_text("How this pair was trained").first.wait_for()
     shot(page, "first-screen-train")
@@ -115,7 +115,7 @@ def test_activations_render(page):
     page.get_by_role("button", name="Look inside").click()
     page.locator(".js-plotly-plot:visible").nth(2).wait_for()
     assert "Every layer, input to output (eval mode)" in page.locator(
-        ".js-plotly-plot:visible .gtitle").all_inner_texts()
+        ".js-plotly-plot:visible .gtitle").all_text_contents()
     shot(page, "activations")
 
 

@@ -111,7 +111,8 @@ def test_the_readme_front_matter_configures_the_space():
     assert not missing, f"front matter lacks {missing}"
     assert front["sdk"] == "gradio" and str(front["sdk_version"]) == pinned_gradio()
     assert front["app_file"] == "app.py" and (ROOT / front["app_file"]).exists()
-    assert front["suggested_hardware"] == "cpu-basic"
+    assert front["suggested_hardware"] == "zero-a10g"  # free accounts host Gradio Spaces only on ZeroGPU
+    assert front["python_version"] in ("3.10", "3.12")  # the Pythons ZeroGPU runs
     assert "uoft-cs/cifar10" in front["datasets"]
     assert isinstance(front["tags"], list) and "batch-normalization" in front["tags"]
 

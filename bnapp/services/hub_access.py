@@ -51,6 +51,11 @@ class HubAccess:
             return "sign in with Hugging Face (the button at the top of the page) to use your own account"
         return "this Space offers no Hugging Face sign-in (its README needs `hf_oauth: true`)"
 
+    @property
+    def offers_push(self) -> bool:
+        """Whether the app offers to push a run: on a Space (each visitor signs in), or where a token is saved."""
+        return self.on_space or bool(hub.saved_token())
+
     def push_token(self, visitor_token: str | None) -> str:
         """The visitor's own token; off a Space, the machine's saved token when the visitor has none."""
         if visitor_token:

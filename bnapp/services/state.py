@@ -19,6 +19,8 @@ from bnapp.services.hub_access import HubAccess
 from bnapp.services.run_line import RunLine
 from bnapp.services.testtime import ImagePool
 from bnapp.store.pairs import Pair, load_hub_pairs, load_pairs
+from bnapp.system import machine
+from bnapp.system.precision import prediction_precision
 from bnapp.training.engine import PairTrainer
 from bnapp.training.limits import TrainLimits
 from bnapp.training.runs import PairResult, save_run
@@ -85,6 +87,12 @@ class ServerState:
             if self._data is None:
                 self._data = load_cifar10()
             return self._data
+
+    def describe(self) -> str:
+        """One line for the server's log: the pairs, the machine, the precision predictions run in."""
+        device = machine.device()
+        return (f"model pairs {', '.join(self.pairs) or 'none'} on {device} ({machine.describe()}), "
+                f"predicting in {prediction_precision(device)}")
 
     @property
     def default_pair(self) -> str | None:

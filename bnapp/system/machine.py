@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import torch
 
+from bnapp.system import zerogpu
+
 
 @lru_cache(maxsize=1)
 def _cpuinfo() -> dict[str, str]:
@@ -39,7 +41,10 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def device() -> torch.device:
-    """CUDA when present, else the CPU."""
+    """CUDA when present, else the CPU. On a ZeroGPU Space the GPU is attached only inside a `gpu_task`
+    (training): everything else, predictions included, runs on the Space's CPU in the main process."""
+    if zerogpu.on_zero_gpu_space() and not zerogpu.in_gpu_task():
+        return torch.device("cpu")
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -5,6 +5,8 @@ laptop with `spaces` installed -- so there nothing changes.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,9 +24,18 @@ def on_zero_gpu_space() -> bool:
     return value is not None and value.lower() in ("1", "t", "true")
 
 
-def gpu_task(fn: F, duration: int = 60) -> F:
+_in_gpu_task = False  # set in the forked worker that runs a `gpu_task`: only there is the GPU attached
+
+
+def in_gpu_task() -> bool:
+    """True inside a `gpu_task` call on a ZeroGPU Space (its forked worker, where CUDA is attached)."""
+    return _in_gpu_task
+
+
+def gpu_task(fn: F, duration: int | Callable[..., int] = 60) -> F:
     """`spaces.GPU(duration=...)(fn)` on a ZeroGPU Space, else `fn` itself. `duration` (s) is how long one
-    call may hold the GPU, and how much of the visitor's daily quota must be left for it to start."""
+    call may hold the GPU, and how much of the visitor's daily quota must be left for it to start; a
+    function of the call's arguments sizes each call by what it asks for (`spaces` calls it with them)."""
     if not on_zero_gpu_space():
         return fn
     try:
@@ -32,4 +43,11 @@ def gpu_task(fn: F, duration: int = 60) -> F:
     except ImportError:
         raise RuntimeError(f"{ZERO_GPU_ENV} is set (a ZeroGPU Space) but the `spaces` package is missing: "
                            "add `spaces` to requirements.txt") from None
-    return spaces.GPU(duration=duration)(fn)
+
+    @functools.wraps(fn)
+    def on_the_gpu(*args, **kwargs):
+        global _in_gpu_task
+        _in_gpu_task = True  # the worker's own copy of this module: the main process is untouched
+        yield from fn(*args, **kwargs)
+
+    return spaces.GPU(duration=duration)(on_the_gpu if inspect.isgeneratorfunction(fn) else fn)

@@ -11,8 +11,6 @@ import gradio as gr
 
 from bnapp import CHECKPOINTS, EXAMPLES
 from bnapp.services.state import ServerState, Session
-from bnapp.system import machine
-from bnapp.system.precision import prediction_precision
 from bnapp.training.limits import TrainLimits
 from bnapp.ui import gradio_fixes, header, links
 from bnapp.ui.tabs import activations, compare, testtime, train
@@ -32,8 +30,7 @@ def build_app(checkpoint_dir: str | os.PathLike = CHECKPOINTS, examples_dir: str
     state = ServerState.load(checkpoint_dir, examples_dir, hub_repo, hub_revision, limits)
     for err in state.load_errors:
         print(f"bnapp: {err}")
-    print(f"bnapp: model pairs {', '.join(state.pairs) or 'none'} on {machine.device()} ({machine.describe()}), "
-          f"predicting in {prediction_precision(machine.device())}")
+    print(f"bnapp: {state.describe()}")
     with gr.Blocks(title="bnapp: see BatchNorm", delete_cache=(1800, 3600)) as demo:
         top = header.layout(state)
         with gr.Tabs() as tab_set:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
-from PIL import Image
 
 from bnapp.data.cifar10 import DatasetError
-from bnapp.data.images import ImageError, open_image
+from bnapp.data.images import ImageError
 from bnapp.services import UserError
 from bnapp.services.state import ServerState
 from bnapp.store import hub
@@ -28,29 +28,52 @@ PERSON_ERRORS = (UserError, ImageError, DatasetError, hub.HubError)
 
 @dataclass(frozen=True)
 class GpuCall:
-    """How long one call of an event may hold a ZeroGPU GPU: `seconds`, plus the server's training budget
-    (BNAPP_MAX_SECONDS) for events that train for as long as it allows."""
+    """How long one call of a training event may hold a ZeroGPU GPU: the time its run may train (the run's own
+    time budget where the event takes one, else the server's limit, BNAPP_MAX_SECONDS) plus `margin`, the
+    set-up, final report and hand-back around it. A visitor's quota must cover it (x1.5 on a `large` slice)."""
 
-    seconds: int
-    plus_training_budget: bool = False
+    margin: int
+    budget_arg: str | None = None  # the argument that carries the run's time budget (s), if the event has one
 
-    def duration(self, limits: TrainLimits) -> int:
-        return self.seconds + (int(limits.max_seconds) if self.plus_training_budget else 0)
+    def duration(self, limits: TrainLimits, arguments: dict | None = None) -> int:
+        train = limits.max_seconds
+        if self.budget_arg is not None and arguments is not None:
+            train = seconds_or(arguments.get(self.budget_arg), limits.max_seconds)
+        return int(math.ceil(train)) + self.margin
 
 
-# Every event that computes, by API name ("(name)": an event without one), and what it asks ZeroGPU for.
+GPU_MARGIN = 20  # s around a run on the GPU: its set-up, final test report and the weights' way back
+# The events that train, by API name: only these go to ZeroGPU's GPU. Everything else (predictions, activations,
+# the test-time views, the first screen) runs on the Space's CPU in the main process: no quota, no attach wait.
 GPU_CALLS = {
-    "predict": GpuCall(20), "predict_many": GpuCall(30), "activations": GpuCall(30), "(open_page)": GpuCall(30),
-    "testtime_company": GpuCall(60), "testtime_batch_size": GpuCall(120), "testtime_shift": GpuCall(30),
-    "(first_look)": GpuCall(30), "testtime_severities": GpuCall(120), "testtime_upload": GpuCall(60),
-    "train": GpuCall(120, plus_training_budget=True), "tutorial_table": GpuCall(60, plus_training_budget=True),
-    "lr_sweep": GpuCall(600), "placement": GpuCall(600), "figure1": GpuCall(600), "noisy_bn": GpuCall(600),
+    "train": GpuCall(GPU_MARGIN, budget_arg="budget"), "tutorial_table": GpuCall(GPU_MARGIN),
+    "lr_sweep": GpuCall(GPU_MARGIN), "placement": GpuCall(GPU_MARGIN), "figure1": GpuCall(GPU_MARGIN),
+    "noisy_bn": GpuCall(GPU_MARGIN),
 }
 
 
 def on_gpu(event: str, fn: Callable, limits: TrainLimits) -> Callable:
-    """`fn` as a ZeroGPU call of `event`'s duration on a ZeroGPU Space, else `fn` itself."""
-    return zerogpu.gpu_task(fn, GPU_CALLS[event].duration(limits))
+    """`fn` as a ZeroGPU call on a ZeroGPU Space, asking for `event`'s duration given the call's own arguments
+    (`spaces` passes them to the duration function); elsewhere `fn` itself."""
+    call, signature = GPU_CALLS[event], inspect.signature(fn)
+
+    def duration(*args, **kwargs) -> int:
+        try:
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            arguments = None
+        return call.duration(limits, arguments)
+
+    return zerogpu.gpu_task(fn, duration)
+
+
+def seconds_or(value, limit: float) -> float:
+    """A run's time budget as sent (0 or junk: none), as the time it is expected to take: at most `limit`."""
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        return limit
+    return budget if 0 < budget <= limit else limit
 
 
 def bind(fn: Callable, state: ServerState | None = None) -> Callable:
@@ -92,15 +115,6 @@ def shown_to_user(fn):
     return plain
 
 
-def open_upload(path: str | None, shown_name: str = "the image") -> Image.Image:
-    try:
-        return open_image(path)
-    except ImageError as e:
-        raise UserError(f"Could not use {shown_name}: {e}") from None
-    except OSError:
-        raise UserError(f"Could not read {shown_name}; please upload it again.") from None
-
-
 def raw_image(**kwargs) -> gr.Image:
     """An image drop zone (upload or paste) that hands the uploaded file to bnapp's own defensive decoder
     instead of Gradio's, so every bad file gets bnapp's clear message (`gradio_fixes.pass_file_path`)."""
@@ -108,6 +122,6 @@ def raw_image(**kwargs) -> gr.Image:
 
 
 def endpoint(event: str, fn: Callable, state: ServerState) -> Callable:
-    """`fn` with the server state bound (`bind`), as a ZeroGPU call of `event`'s duration (`on_gpu`).
-    The state is bound before wrapping: ZeroGPU pickles only the call's inputs."""
+    """`fn`, an event that trains, with the server state bound (`bind`) and as a ZeroGPU call of `event`'s
+    duration (`on_gpu`). The state is bound before wrapping: ZeroGPU pickles only the call's inputs."""
     return on_gpu(event, bind(fn, state), state.limits)

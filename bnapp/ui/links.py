@@ -10,7 +10,7 @@ from bnapp.measure import stats
 from bnapp.services import activations as act
 from bnapp.services import links, prediction
 from bnapp.services.state import ServerState, Session, get_pair
-from bnapp.ui.events import endpoint
+from bnapp.ui.events import bind
 from bnapp.ui.tabs import activations, train
 
 # Runs in the browser with the linked components' values; reads the selected tab from the page.
@@ -92,7 +92,8 @@ def wire(p: SimpleNamespace, state: ServerState) -> None:
 
     outputs = [p.tab_set, p.link_note, p.tabs["train"].curves, *p.tabs["activations"].outputs,
                *components.values(), *p.tabs["train"].experiments.accordions.values()]
-    p.demo.load(endpoint("(open_page)", open_page, state), [p.pair, p.session], outputs, api_name=False)
+    outputs = list(dict.fromkeys(outputs))  # each once (the layer menu is both a link's setting and a view's output)
+    p.demo.load(bind(open_page, state), [p.pair, p.session], outputs, api_name=False)
 
 
 def first_screen(p: SimpleNamespace, state: ServerState, pair_name: str, session: Session | None = None,

@@ -94,12 +94,3 @@ def training_event(limits: TrainLimits) -> dict:
     one per visitor, with their place shown), so Gradio starts each such event at once, never queueing it
     out of sight."""
     return dict(concurrency_id="train", concurrency_limit=limits.max_waiting + 2, show_progress="minimal")
-
-
-def seconds_or(value, limit: float) -> float:
-    """A run's time budget as sent (0 or junk: none), as the time it is expected to take: at most `limit`."""
-    try:
-        budget = float(value)
-    except (TypeError, ValueError):
-        return limit
-    return budget if 0 < budget <= limit else limit

@@ -8,8 +8,9 @@ import gradio as gr
 from bnapp.measure import stats
 from bnapp.services import activations as act
 from bnapp.services.state import ServerState, Session, get_pair
+from bnapp.services.uploads import open_upload
 from bnapp.ui import text
-from bnapp.ui.events import endpoint, open_upload, shown_to_user
+from bnapp.ui.events import bind, shown_to_user
 from bnapp.ui.figures import activations as figures
 
 ID, TITLE = "activations", "Activations"
@@ -38,7 +39,8 @@ def layout(state: ServerState) -> SimpleNamespace:
 
 
 def wire(a: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
-    gr.on([a.look.click, a.mode.change, a.layer.input], endpoint("activations", activations, state),
+    gr.on([a.look.click, a.mode.input, a.layer.input],  # people's changes: a link's are drawn by open_page
+          bind(activations, state),
           [page.pair, a.source, a.n_images, a.mode, a.layer, page.image, page.session], a.outputs,
           api_name="activations")
 

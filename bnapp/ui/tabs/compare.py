@@ -9,8 +9,9 @@ from PIL import Image
 from bnapp.services import prediction
 from bnapp.services.prediction import MAX_IMAGES
 from bnapp.services.state import ServerState, Session, get_pair
+from bnapp.services.uploads import open_upload
 from bnapp.ui import text
-from bnapp.ui.events import endpoint, open_upload, raw_image, shown_to_user
+from bnapp.ui.events import bind, raw_image, shown_to_user
 from bnapp.ui.figures import compare as figures
 
 ID, TITLE = "compare", "Compare"
@@ -44,9 +45,9 @@ def layout(state: ServerState) -> SimpleNamespace:
 
 
 def wire(c: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
-    gr.on([c.image.change, page.pair.change], endpoint("predict", compare, state), [c.image, page.pair, page.session],
+    gr.on([c.image.change, page.pair.change], bind(compare, state), [c.image, page.pair, page.session],
           c.outputs, api_name="predict", concurrency_limit=16)
-    gr.on([c.files.change, page.pair.change], endpoint("predict_many", compare_many, state),
+    gr.on([c.files.change, page.pair.change], bind(compare_many, state),
           [c.files, page.pair, page.session], c.many_outputs, api_name="predict_many")
 
 

@@ -13,32 +13,29 @@ from bnapp.ui.events import endpoint, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
 from bnapp.ui.figures import training as figures
 
+# Each experiment's accordion: the key a link opens it with (`?experiment=sweep`), its title, intro and button.
+ACCORDIONS = {
+    "sweep": ("Experiment: learning-rate robustness", text.SWEEP_INTRO, "Run sweep"),
+    "placement": ("Experiment: BN before or after the ReLU?", text.PLACEMENT_INTRO, "Compare placements"),
+    "figure1": ("Experiment: Ioffe & Szegedy's Figure 1, reproduced", text.FIGURE1_INTRO, "Reproduce Figure 1"),
+    "noisy": ("Experiment: noisy BN -- is it the steady distributions?", text.NOISY_INTRO,
+              "Train BN, noisy BN and no BN"),
+    "tutorial": ("Experiment: the tutorial's table", text.TUTORIAL_INTRO, "Run the tutorial"),
+}
+
 
 def layout(state: ServerState) -> SimpleNamespace:
-    """The accordions, by the key a link opens each with (`?experiment=sweep`)."""
-    e = SimpleNamespace(accordions={})
-    with gr.Accordion("Experiment: learning-rate robustness", open=False) as e.accordions["sweep"]:
-        gr.Markdown(text.SWEEP_INTRO)
-        with gr.Row():
-            e.sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
-            e.sweep = gr.Button("Run sweep")
-        e.sweep_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-    with gr.Accordion("Experiment: BN before or after the ReLU?", open=False) as e.accordions["placement"]:
-        gr.Markdown(text.PLACEMENT_INTRO)
-        e.placement = gr.Button("Compare placements")
-        e.placement_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-    with gr.Accordion("Experiment: Ioffe & Szegedy's Figure 1, reproduced", open=False) as e.accordions["figure1"]:
-        gr.Markdown(text.FIGURE1_INTRO)
-        e.figure1 = gr.Button("Reproduce Figure 1")
-        e.figure1_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-    with gr.Accordion("Experiment: noisy BN -- is it the steady distributions?", open=False) as e.accordions["noisy"]:
-        gr.Markdown(text.NOISY_INTRO)
-        e.noisy = gr.Button("Train BN, noisy BN and no BN")
-        e.noisy_outputs = [gr.Plot(show_label=False), gr.Markdown()]
-    with gr.Accordion("Experiment: the tutorial's table", open=False) as e.accordions["tutorial"]:
-        gr.Markdown(text.TUTORIAL_INTRO)
-        e.tutorial = gr.Button("Run the tutorial")
-        e.tutorial_out = gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)
+    """One accordion per experiment: its intro, its button (`e.buttons[key]`), its outputs (`e.outputs[key]`)."""
+    e = SimpleNamespace(accordions={}, buttons={}, outputs={})
+    for key, (title, intro, button) in ACCORDIONS.items():
+        with gr.Accordion(title, open=False) as e.accordions[key]:
+            gr.Markdown(intro)
+            with gr.Row():
+                if key == "sweep":
+                    e.sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
+                e.buttons[key] = gr.Button(button)
+            e.outputs[key] = ([gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)]
+                              if key == "tutorial" else [gr.Plot(show_label=False), gr.Markdown()])
     return e
 
 
@@ -51,15 +48,16 @@ def wire(e: SimpleNamespace, state: ServerState, arch: gr.Dropdown) -> None:
                                 n_outputs=n_outputs, note_at=n_outputs - 1, on_space=state.hub_access.on_space)
 
     training = visitors.training_event(state.limits)
-    e.sweep.click(queued("lr_sweep", run_lr_sweep, "the learning-rate sweep"), [arch, e.sweep_lrs], e.sweep_outputs,
-                  api_name="lr_sweep", **training)
-    e.placement.click(queued("placement", run_placement, "the placement experiment"), [arch], e.placement_outputs,
-                      api_name="placement", **training)
-    e.noisy.click(queued("noisy_bn", run_noisy_bn, "the noisy-BN experiment"), [arch], e.noisy_outputs,
-                  api_name="noisy_bn", **training)
-    e.figure1.click(queued("figure1", run_figure1, "Figure 1"), None, e.figure1_outputs, api_name="figure1", **training)
-    e.tutorial.click(queued("tutorial_table", run_tutorial_table, "the tutorial's table", n_outputs=1), None,
-                     [e.tutorial_out], api_name="tutorial_table", **training)
+    b, out = e.buttons, e.outputs
+    b["sweep"].click(queued("lr_sweep", run_lr_sweep, "the learning-rate sweep"), [arch, e.sweep_lrs], out["sweep"],
+                     api_name="lr_sweep", **training)
+    b["placement"].click(queued("placement", run_placement, "the placement experiment"), [arch], out["placement"],
+                         api_name="placement", **training)
+    b["noisy"].click(queued("noisy_bn", run_noisy_bn, "the noisy-BN experiment"), [arch], out["noisy"],
+                     api_name="noisy_bn", **training)
+    b["figure1"].click(queued("figure1", run_figure1, "Figure 1"), None, out["figure1"], api_name="figure1", **training)
+    b["tutorial"].click(queued("tutorial_table", run_tutorial_table, "the tutorial's table", n_outputs=1), None,
+                        out["tutorial"], api_name="tutorial_table", **training)
 
 
 @shown_to_user

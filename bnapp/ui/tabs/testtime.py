@@ -9,8 +9,9 @@ from bnapp import CLASSES
 from bnapp.data import corruptions
 from bnapp.services import UserError, shift, testtime
 from bnapp.services.state import ServerState, Session, get_pair
+from bnapp.services.uploads import open_upload
 from bnapp.ui import text
-from bnapp.ui.events import endpoint, open_upload, raw_image, shown_to_user
+from bnapp.ui.events import bind, raw_image, shown_to_user
 from bnapp.ui.figures import testtime as figures
 
 ID, TITLE = "testtime", "Test time"
@@ -71,19 +72,19 @@ def layout(state: ServerState) -> SimpleNamespace:
 
 def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
     pair, session = page.pair, page.session
-    t.company.click(endpoint("testtime_company", company, state), [pair, t.image, t.company_class, session],
+    t.company.click(bind(company, state), [pair, t.image, t.company_class, session],
                     [t.company_plot, t.company_note], api_name="testtime_company")
-    t.batch_size.click(endpoint("testtime_batch_size", batch_size, state), [pair, session],
+    t.batch_size.click(bind(batch_size, state), [pair, session],
                        [t.batch_plot, t.batch_note], api_name="testtime_batch_size")
-    t.shift.click(endpoint("testtime_shift", distribution_shift, state),
+    t.shift.click(bind(distribution_shift, state),
                   [pair, t.corruption, t.severity, t.prior, session],
                   [t.shift_table, t.shift_gallery, t.shown_table], api_name="testtime_shift")
-    t.tab.select(endpoint("(first_look)", first_look, state),
+    t.tab.select(bind(first_look, state),
                  [pair, t.corruption, t.severity, t.prior, t.shift_table, session],
                  [t.shift_table, t.shift_gallery, t.shown_table], api_name=False)
-    t.severities.click(endpoint("testtime_severities", severities, state), [pair, t.corruption, t.prior, session],
+    t.severities.click(bind(severities, state), [pair, t.corruption, t.prior, session],
                        [t.severity_plot], api_name="testtime_severities")
-    t.files.change(endpoint("testtime_upload", own_images, state), [pair, t.files, t.prior, session],
+    t.files.change(bind(own_images, state), [pair, t.files, t.prior, session],
                    [t.upload_gallery, t.upload_table, t.upload_note], api_name="testtime_upload")
 
 

@@ -10,11 +10,10 @@ import gradio as gr
 
 from bnapp.services import UserError, hub_access, training
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
-from bnapp.store import hub
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS, RECIPES
 from bnapp.ui import text, visitors
-from bnapp.ui.events import bind, endpoint, shown_to_user
+from bnapp.ui.events import bind, endpoint, seconds_or, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
 from bnapp.ui.figures import training as figures
 from bnapp.ui.figures.activations import evolution
@@ -57,7 +56,7 @@ def layout(state: ServerState) -> SimpleNamespace:
         t.summary = gr.Markdown(label="summary")
         t.files = gr.File(label="This run's checkpoints (safetensors + JSON)", file_count="multiple", interactive=False)
         access = state.hub_access
-        with gr.Row(visible=access.on_space or bool(hub.saved_token())):
+        with gr.Row(visible=access.offers_push):
             t.push_repo = gr.Textbox(label="Push this run's pair to the Hub: repo (owner/name)", scale=3)
             t.push_private = gr.Checkbox(label="private repo", scale=1)
             t.push = gr.Button("Push to the Hub", scale=1)
@@ -83,7 +82,7 @@ def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
                                api_name=False)
     run_seconds = state.limits.max_seconds  # what a run without a budget may take at most
     train = visitors.in_line(endpoint("train", train_run, state), state.run_line, "your training run",
-                             expected_seconds=lambda a: visitors.seconds_or(a.get("budget"), run_seconds),
+                             expected_seconds=lambda a: seconds_or(a.get("budget"), run_seconds),
                              n_outputs=7, note_at=3, on_space=state.hub_access.on_space)
     t.start.click(train, [page.session, *t.settings.values()],
                   [t.curves, t.evolution, t.landscape_plot, t.progress, t.summary, t.files, page.pair],
