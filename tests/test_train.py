@@ -107,3 +107,15 @@ def test_cli_trains_saves_and_evaluates(synthetic_npz, tmp_path, capsys):
 def test_cli_reports_a_missing_dataset(tmp_path, capsys):
     assert train.main(["--arch", "mlp", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path)]) == 2
     assert "nope.npz" in capsys.readouterr().err
+
+
+def test_each_arch_trains_with_its_own_recipe_unless_told_otherwise():
+    """One rule (`recipes.default_recipe`): the CLI trains an arch's longest recipe, the experiments its shortest."""
+    from bnapp import train
+    from bnapp.training.recipes import default_recipe
+
+    assert [default_recipe(a) for a in ("mlp", "cnn", "fig1")] == ["tutorial", "fast", "fig1"]
+    assert [default_recipe(a, short=True) for a in ("mlp", "cnn", "fig1")] == ["tutorial", "quick", "fig1"]
+    for arch, recipe in (("fig1", "fig1"), ("mlp", "tutorial"), ("cnn", "fast")):
+        cfg = train.config_from_args(train._parser().parse_args(["--arch", arch, "--out", "x"]))
+        assert cfg.recipe.name == recipe and cfg.recipe.arch == arch

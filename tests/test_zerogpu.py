@@ -29,9 +29,13 @@ def test_a_train_call_asks_for_its_own_budget_and_a_margin_never_the_whole_limit
 
 def test_on_zero_gpu_the_main_process_computes_on_the_cpu(monkeypatch):
     monkeypatch.setenv(zerogpu.ZERO_GPU_ENV, "true")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as `spaces` makes it look in the main process
     assert machine.device().type == "cpu"  # predictions, activations, test-time views: the Space's CPU
     monkeypatch.setattr(zerogpu, "_in_gpu_task", True)  # inside a gpu_task: the worker, where CUDA is attached
-    assert machine.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert machine.device().type == "cuda"
+    monkeypatch.delenv(zerogpu.ZERO_GPU_ENV)
+    monkeypatch.setattr(zerogpu, "_in_gpu_task", False)
+    assert machine.device().type == "cuda"  # anywhere else CUDA is used whenever it is there
 
 
 def ip_token(user: str) -> str:
