@@ -1,4 +1,4 @@
-"""Evaluate checkpoints on the CIFAR-10 test set, exactly as the app predicts (`bnapp.infer`).
+"""Evaluate checkpoints on the CIFAR-10 test set, exactly as the app predicts (`bnapp.measure.infer`).
 
     python -m bnapp.evaluate --data ../shared/data/cifar10.npz checkpoints/
     python -m bnapp.evaluate --data ../shared/data/cifar10.npz --write checkpoints/   # record it in each JSON

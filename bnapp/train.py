@@ -1,4 +1,4 @@
-"""Train a BatchNorm twin and its plain twin from the command line (the engine is `bnapp.engine`).
+"""Train a BatchNorm twin and its plain twin from the command line (the engine is `bnapp.training.engine`).
 
     python -m bnapp.train --arch mlp --recipe tutorial --data ../shared/data/cifar10.npz --out checkpoints
 """
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--arch", choices=ARCHS, default="cnn", help="mlp: the tutorial's MLP; cnn: a VGG-style conv net")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
-                   help="named preset (default: tutorial for mlp, fast for cnn): "
+                   help="named preset (default: the arch's own: tutorial for mlp, fast for cnn, fig1 for fig1): "
                         + "; ".join(f"{n}: {r.description}" for n, r in sorted(RECIPES.items())))
     p.add_argument("--data", default=None, help="CIFAR-10 .npz or torchvision root (else $BNAPP_DATA)")
     p.add_argument("--out", required=True, help="folder for {arch}-bn/{arch}-plain .safetensors + .json")

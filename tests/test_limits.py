@@ -31,3 +31,12 @@ def test_limits_come_from_the_environment(monkeypatch):
 def test_a_bad_limit_in_the_environment_is_an_error_naming_it(var, value):
     with pytest.raises(ValueError, match=var):
         TrainLimits.from_env({var: value})
+
+
+def test_a_number_too_large_for_a_float_is_a_message_not_a_crash():
+    from bnapp.training.limits import SEED
+
+    with pytest.raises(ValueError, match="seed must be a number within range"):
+        SEED.check(10**400)
+    with pytest.raises(ValueError, match="epochs must be a number within range"):
+        TrainLimits().config(TrainSettings("mlp", "tutorial", 10**400, 32, 1e-3, "adam", "before", 256, 0))

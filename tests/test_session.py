@@ -111,3 +111,15 @@ def test_the_app_opens_on_the_pair_at_the_plain_nets_best_rate_when_shipped():
 
     assert opened_on("mlp", "cnn", "cnn-best") == "cnn-best"
     assert opened_on("mlp", "cnn") == "cnn" and opened_on("mlp", "mine") == "mlp"
+
+
+def test_a_pair_whose_json_holds_odd_hyperparameters_still_gets_a_menu_title(mlp_pair):
+    """A Hub checkpoint's JSON may hold anything: the menu names the rate only when it is a number."""
+    from bnapp.services.state import pair_title
+
+    for hyper in ({"lr": "0.1", "optimizer": "sgd"}, None, {"lr": 0.1}, "junk"):
+        odd = replace(mlp_pair, metadata={t: m | {"hyperparameters": hyper} for t, m in mlp_pair.metadata.items()})
+        assert pair_title(odd).startswith("Tutorial MLP (Linear + BatchNorm1d)") and " lr " not in pair_title(odd)
+    fine = replace(mlp_pair, metadata={t: m | {"hyperparameters": {"lr": 1e-4, "optimizer": "adam"}}
+                                       for t, m in mlp_pair.metadata.items()})
+    assert "adam lr 0.0001" in pair_title(fine)

@@ -229,7 +229,8 @@ def test_shift_view_measures_every_variant_on_the_same_images():
 
 
 @pytest.mark.parametrize("args, message", [
-    (("fog", 3, 16), "unknown corruption"), (("contrast", 9, 16), "severity must be 1 to 5"),
+    (("fog", 3, 16), "unknown corruption"), (("contrast", 9, 16), "severity must be between 1 and 5"),
+    (("contrast", 3.7, 16), "severity must be a whole number"),
     (("contrast", 3, -1), "prior strength N must be between"), (("contrast", 3, "x"), "must be a number")])
 def test_bad_shift_requests_get_a_message(args, message):
     with pytest.raises(UserError, match=message):

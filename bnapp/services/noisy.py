@@ -1,5 +1,5 @@
 """The noisy-BN experiment (Santurkar et al. 2018, sec. 2.1): BN, BN with noise after every BN layer
-(`bnapp.noisy_bn`) and no BN, trained in lockstep on the same batches from the same initial weights,
+(`bnapp.nets.noisy_bn`) and no BN, trained in lockstep on the same batches from the same initial weights,
 for several seeds. If BN helped by keeping each layer's input distribution steady, the noisy variant,
 whose distributions move at every step, should train like the plain net; Santurkar et al. found it
 trains about as well as BN.

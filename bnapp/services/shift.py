@@ -117,11 +117,12 @@ def shift(pair: Pair, pool: ImagePool, corruption: str, severity: int, prior: fl
     """Accuracy of every variant on `n` test images corrupted at `severity` (the clean figures cached)."""
     prior = _checked_prior(prior)
     try:
-        corruptions.check(corruption, int(severity))
+        severity = SEVERITY.check(severity)
+        corruptions.check(corruption, severity)
     except (CorruptionError, TypeError, ValueError) as e:
         raise UserError(str(e)) from None
     images, labels, batch = sample(pool, n)
-    bad = corruptions.corrupt(images, corruption, int(severity))
+    bad = corruptions.corrupt(images, corruption, severity)
     probs = predictions(pair, bad, prior, batch)
     clean = cache.peek(_clean_key(pair, pool, len(labels), prior))
     shown = [(tensor_image(bad[i], 4), CLASSES[int(labels[i])],

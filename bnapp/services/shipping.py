@@ -2,13 +2,13 @@
 accuracy and their spread, and how the runs' recipe was chosen (which split, which rule, which command)."""
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from bnapp import TWIN_LABELS, TWINS
 from bnapp.data.cifar10 import HOLDOUT_IMAGES, HOLDOUT_SEED, Cifar10
 from bnapp.measure.infer import InputSpec
 from bnapp.measure.reports import class_report
+from bnapp.measure.spread import Spread
 from bnapp.services.experiments import TTA_SEEDS
 from bnapp.store.checkpoints import CheckpointError, load, save
 
@@ -72,8 +72,8 @@ def seeds_record(metas: list[dict]) -> dict:
     by_precision = {p: [m["test_accuracy_by_precision"][p] for m in metas] for p in WRITTEN_PRECISIONS}
     return dict(
         seeds=[m["seed"] for m in metas], shipped_seed=metas[0]["seed"], test_accuracy=by_precision,
-        mean={p: statistics.mean(a) for p, a in by_precision.items()},
-        sd={p: statistics.stdev(a) if len(a) > 1 else 0.0 for p, a in by_precision.items()},
+        mean={p: Spread.of(a).mean for p, a in by_precision.items()},
+        sd={p: Spread.of(a).sd for p, a in by_precision.items()},
         commands=[m.get("command", "") for m in metas],
     )
 

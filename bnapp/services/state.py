@@ -199,8 +199,9 @@ def pair_title(pair: Pair) -> str:
     """What the pair is, the rate it was trained at (from its checkpoint) and what it scores: mean +- sd over
     seeds where it was trained with several (`bnapp.seeds`), else the one seed's accuracy, said as such."""
     meta = pair.metadata["bn"]
-    hp = meta.get("hyperparameters", {})
-    rate = f", {hp['optimizer']} lr {hp['lr']:g}" if "lr" in hp and "optimizer" in hp else ""
+    hp = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
+    lr, optimizer = hp.get("lr"), hp.get("optimizer")  # a Hub checkpoint's JSON may hold anything here
+    rate = f", {optimizer} lr {lr:g}" if isinstance(lr, (int, float)) and isinstance(optimizer, str) else ""
     name = ARCH_NAMES.get(meta["arch"], meta["arch"].upper())
     base = (f"{name} pair '{pair.name}' from the Hub{rate}" if pair.origin == "hub" else
             f"{name}{rate}: {PAIR_PURPOSES[pair.name]}" if pair.name in PAIR_PURPOSES else

@@ -2,7 +2,7 @@
 
 In eval mode BatchNorm uses the running statistics frozen at training time, and an image's prediction
 is its own. With the batch's statistics (train mode, or test-time adaptation) the other images in the
-batch are part of every image's input. Everything here is forward passes on copies (`bnapp.adapt`),
+batch are part of every image's input. Everything here is forward passes on copies (`bnapp.measure.adapt`),
 fp32, without TTA, the same for both twins.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bnapp import TWIN_LABELS, TWINS
@@ -96,7 +96,9 @@ def browser_config(limits: TrainLimits, s: TrainSettings) -> tuple[TrainConfig, 
         raise UserError(str(e)) from None
     if 0 < seconds < MIN_BUDGET:
         raise UserError(f"time budget must be 0 (none) or at least {MIN_BUDGET:g} s; got {seconds:g}")
-    return cfg, seconds
+    # a budgeted run also stops at its budget at the latest, should the plan misjudge this machine: what a
+    # ZeroGPU call asks for (the budget and a margin) then covers it
+    return (replace(cfg, max_seconds=seconds) if seconds else cfg), seconds
 
 
 def run_summary(meta: dict[str, dict], log: RunLog, seconds: float, stopped: bool) -> str:

@@ -134,7 +134,7 @@ identical but for their BatchNorm layers (placed {bn.get('placement', 'before')}
 `{bn.get('input', {}).get('tta', 'none')}`, as bnapp's app predicts.
 - Input: 32x32 RGB, normalised as the JSON's `input` field says; 10 CIFAR-10 classes only.
 
-Load it in bnapp with `BNAPP_HUB_REPO={repo_id} python app.py`, or `bnapp.checkpoints.load("{pair}-bn")` on
+Load it in bnapp with `BNAPP_HUB_REPO={repo_id} python app.py`, or `bnapp.store.checkpoints.load("{pair}-bn")` on
 the downloaded files. Weights are safetensors, metadata is JSON: nothing is pickled.
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

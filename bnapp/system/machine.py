@@ -1,6 +1,7 @@
 """The machine: which device runs the work and what the CPU can do fast, named beside every speed figure.
 
-CUDA is used whenever it is present (a GPU Space, a workstation), else the CPU.
+CUDA is used whenever it is present (a GPU Space, a workstation), else the CPU; on a ZeroGPU Space only inside
+a `gpu_task` (training), where the GPU is attached.
 """
 from __future__ import annotations
 

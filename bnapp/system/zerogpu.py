@@ -44,10 +44,18 @@ def gpu_task(fn: F, duration: int | Callable[..., int] = 60) -> F:
         raise RuntimeError(f"{ZERO_GPU_ENV} is set (a ZeroGPU Space) but the `spaces` package is missing: "
                            "add `spaces` to requirements.txt") from None
 
-    @functools.wraps(fn)
-    def on_the_gpu(*args, **kwargs):
+    def mark() -> None:
         global _in_gpu_task
         _in_gpu_task = True  # the worker's own copy of this module: the main process is untouched
-        yield from fn(*args, **kwargs)
 
-    return spaces.GPU(duration=duration)(on_the_gpu if inspect.isgeneratorfunction(fn) else fn)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def on_the_gpu(*args, **kwargs):
+            mark()
+            yield from fn(*args, **kwargs)
+    else:
+        @functools.wraps(fn)
+        def on_the_gpu(*args, **kwargs):
+            mark()
+            return fn(*args, **kwargs)
+    return spaces.GPU(duration=duration)(on_the_gpu)

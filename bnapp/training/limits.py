@@ -117,8 +117,8 @@ def checked_number(name: str, value, lo: float, hi: float, env: str | None, whol
         raise ValueError(f"{name} must be a number, got {type(value).__name__}")
     try:
         v = float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    except (ValueError, OverflowError):  # not a number, or an integer too large for a float
+        raise ValueError(f"{name} must be a number within range, got {str(value)[:40]!r}") from None
     if not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if whole and v != int(v):

@@ -71,7 +71,7 @@ def seconds_or(value, limit: float) -> float:
     """A run's time budget as sent (0 or junk: none), as the time it is expected to take: at most `limit`."""
     try:
         budget = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return limit
     return budget if 0 < budget <= limit else limit
 
