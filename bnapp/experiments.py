@@ -5,6 +5,7 @@
     python -m bnapp.experiments landscape --recipe quick --epochs 2 --train-subset 6000 --test-subset 1000
     python -m bnapp.experiments noisy-bn --recipe quick --epochs 3 --train-subset 8192 --test-subset 1000
     python -m bnapp.experiments tta --validation --arch cnn --recipe fast --lr 0.3 --epochs 2 --train-subset 20000
+    python -m bnapp.experiments tune --twin both --trials 8 --out runs/tune/cnn-fair.jsonl
 """
 from __future__ import annotations
 
@@ -12,35 +13,40 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from bnapp import TWINS
 from bnapp.data.cifar10 import DatasetError, holdout, load_cifar10
 from bnapp.services.experiments import (
-    largest_trainable_rate,
     lr_sweep,
     placement_runs,
     placement_summary,
+    trainability_line,
     tta_choice,
     tta_rows,
 )
-from bnapp.services.figure1 import figure1_config, figure1_run
+from bnapp.services.figure1 import figure1_config, figure1_run, figure1_seeds
 from bnapp.services.noisy import noisy_runs
 from bnapp.services.probes import describe_landscape, probe_for
 from bnapp.services.shipping import EXPERIMENTS_PROG
 from bnapp.services.training import RunLog
+from bnapp.services.tuning import best, forgiveness, read_rows, run_search
 from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.training.search import trials
 
 PROG = EXPERIMENTS_PROG
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta"),
+    p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta", "tune"),
                    help="lr-sweep: both twins at each --lrs; placement: BN before vs after the ReLU, 3 seeds; "
                         "figure1: Ioffe & Szegedy's Figure 1 (3 x 100 sigmoid MLP); landscape: Santurkar et al.'s "
                         "loss-landscape measurements at 8 evaluations of one run; noisy-bn: BN, noisy BN and no BN, "
-                        "3 seeds; tta: both twins scored with each test-time augmentation, 3 seeds")
+                        "3 seeds; tta: both twins scored with each test-time augmentation, 3 seeds; "
+                        "tune: the recipe search (bnapp.training.search) on the validation split, resumable, "
+                        "one row per trial and twin")
     p.add_argument("--validation", action="store_true",
                    help="score on 5,000 class-balanced training images held out (make choices here, not on test)")
-    p.add_argument("--arch", default="cnn", choices=("mlp", "cnn"))
+    p.add_argument("--arch", default="cnn", choices=("mlp", "cnn", "fig1"))
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
     p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
     p.add_argument("--lr", type=float, default=None,
@@ -50,6 +56,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-subset", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None)
+    p.add_argument("--twin", default="both", choices=("both", *TWINS), help="tune: which twins to search for")
+    p.add_argument("--trials", type=int, default=8, help="tune: trials per twin (the anchors, then seeded draws)")
+    p.add_argument("--out", default="runs/tune/cnn-fair.jsonl",
+                   help="tune: the table, appended to and resumed; figure1 with --seeds: the record written")
+    p.add_argument("--steps", type=int, default=0,
+                   help="lr-sweep, figure1: train this many steps (Figure 1's paper: 50000)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="figure1: these seeds, each one's drift and accuracy recorded (the first seed's figure)")
     return p
 
 
@@ -67,9 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = TrainConfig(a.arch, recipe, seed=a.seed, train_subset=a.train_subset, test_subset=a.test_subset,
-                      evals_per_run=8)
+                      evals_per_run=8, steps=a.steps)
+    if a.experiment == "figure1" and a.seeds:
+        record = figure1_seeds(data, figure1_config(epochs=a.epochs, steps=a.steps), tuple(a.seeds))
+        record["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
+        Path(a.out).write_text(json.dumps(record, indent=1))
+        print(json.dumps({k: record[k] for k in ("seeds", "drift", "test_acc", "drift_bn_minus_plain")}, indent=1))
+        return 0
     if a.experiment == "figure1":
-        for fig in figure1_run(data, figure1_config(a.seed, a.epochs)):
+        for fig in figure1_run(data, figure1_config(a.seed, a.epochs, a.steps)):
             if fig.done:
                 print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t in ("plain", "bn")
                                                  for q in (15, 50, 85)))
@@ -78,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    for q in (15, 50, 85)))
                 print(fig.summary())
         return 0
+    if a.experiment == "tune":
+        return _tune(a, load_cifar10(a.data))
     if a.experiment == "landscape":
         return _landscape(cfg, data)
     if a.experiment == "noisy-bn":
@@ -108,7 +130,26 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         loss = f"{r['final_train_loss']:.3f}" if r["final_train_loss"] is not None else "-"
         print(f"{r['lr']:>8g} {r['twin']:>6} {100 * r['test_accuracy']:>8.1f}% {loss:>10} {r['status']:>9}")
-    print("largest rate that trains: " + ", ".join(f"{t} {largest_trainable_rate(rows, t)}" for t in TWINS))
+    print(trainability_line(rows))
+    return 0
+
+
+def _tune(a: argparse.Namespace, data) -> int:
+    """The search on the validation split, always (choices are never made on the test set)."""
+    chosen = trials(a.trials, a.seed)
+    twins = TWINS if a.twin == "both" else (a.twin,)
+    path = Path(a.out)
+    print(f"{'trial':>5} {'twin':>6} {'lr':>7} {'wd':>8} {'warmup':>6} {'smooth':>6} {'shift x':>7} {'init':>11} "
+          f"{'val acc':>8}")
+    for row in run_search(holdout(data), chosen, path, twins, a.seed):
+        print(f"{row['trial']:>5} {row['twin']:>6} {row['lr']:>7g} {row['weight_decay']:>8g} {row['warmup']:>6g} "
+              f"{row['label_smoothing']:>6g} {row['bn_bias_lr_scale']:>7g} {row['init']:>11} "
+              f"{100 * row['val_accuracy']:>7.2f}%", flush=True)
+    rows = read_rows(path)
+    for twin in twins:
+        f, b = forgiveness(rows, twin), best(rows, twin)
+        print(f"{twin}: best trial {b['trial']} ({100 * f['best']:.2f}%); {f['near_best']} of {f['trials']} trials "
+              f"within 1 point, at lr {f['lr_range'][0]:g}-{f['lr_range'][1]:g}")
     return 0
 
 

@@ -13,6 +13,7 @@ from bnapp import TWINS
 from bnapp.data.cifar10 import DatasetError, load_cifar10
 from bnapp.nets.models import ARCHS, PLACEMENTS
 from bnapp.services.experiments import loss_line
+from bnapp.services.tuning import final_config, read_rows, recipe_choice
 from bnapp.system.precision import PRECISIONS
 from bnapp.training.engine import PairTrainer
 from bnapp.training.recipes import OPTIMIZERS, RECIPES, TrainConfig, default_recipe
@@ -30,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for {arch}-bn/{arch}-plain .safetensors + .json")
     p.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs")
     p.add_argument("--lr", type=float, default=None,
-                   help="override the recipe's learning rate (both twins; lr x weight decay stays the recipe's)")
+                   help="override the recipe's learning rate (both twins; for weights a BN follows, lr x weight decay "
+                        "stays the recipe's, every other weight keeps the recipe's decay)")
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the recipe's optimizer")
     p.add_argument("--placement", choices=PLACEMENTS, default="before", help="BN before or after the ReLU")
@@ -42,10 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=0, help="train exactly this many steps (0: the recipe's epochs)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--name", default=None, help="file-name prefix (default: the arch)")
+    p.add_argument("--search", default=None,
+                   help="a recipe search's table (python -m bnapp.experiments tune): each twin trains at its own "
+                        "chosen trial, the same batches in lockstep; --recipe, --lr, --batch-size are then refused")
     return p
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    if a.search:
+        if a.recipe or a.lr is not None or a.batch_size is not None or a.optimizer or a.arch != "cnn":
+            raise ValueError("--search sets each twin's recipe: leave out --recipe, --lr, --batch-size, --optimizer")
+        cfg = final_config(read_rows(Path(a.search)), a.seed, a.epochs)
+        return replace(cfg, train_subset=a.train_subset, test_subset=a.test_subset, max_seconds=a.max_seconds,
+                       device=a.device, steps=a.steps)
     recipe = RECIPES[a.recipe or default_recipe(a.arch)]
     recipe = recipe.at_rate(a.lr) if a.lr is not None else recipe
     overrides = {k: v for k, v in dict(epochs=a.epochs, batch_size=a.batch_size,
@@ -96,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     command = "python -m bnapp.train " + " ".join(argv if argv is not None else sys.argv[1:])
     result = finish(trainer, command)
+    if args.search:
+        for n in TWINS:
+            result.metadata[n]["recipe_choice"] = recipe_choice(Path(args.search), n)
     files = save_run(result, Path(args.out), args.name or cfg.arch)
     print(f"\n{'twin':<6} {'train loss (last epoch)':>24} {'test acc':>9} {'diverged':>9}  file")
     for n, path in zip(TWINS, files[::2]):

@@ -9,7 +9,7 @@ from torch import nn
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.measure import landscape
 from bnapp.nets.models import Unit, build_pair
-from bnapp.nets.noisy_bn import NoisyNorm, noisy_copy
+from bnapp.nets.noisy_bn import NoisyNorm, noisy_copy, without_noise
 from bnapp.services import noisy, probes
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer
@@ -36,12 +36,13 @@ def test_on_a_quadratic_the_smoothness_is_the_hessian_along_the_gradient():
     a = torch.diag(torch.tensor([4.0, 1.0, 0.25]))
     dummy = torch.zeros(1), torch.zeros(1)
     # along an eigenvector the gradient change per distance is exactly its eigenvalue
-    s = landscape.measure(Quadratic(a, torch.tensor([1.0, 0.0, 0.0])), *dummy, lr=0.1, loss_fn=energy)
+    s = landscape.measure(Quadratic(a, torch.tensor([1.0, 0.0, 0.0])), *dummy, etas=landscape.step_sizes(0.1),
+                          loss_fn=energy)
     assert s.beta == pytest.approx(4.0, rel=1e-5) and s.grad_norm == pytest.approx(4.0)
     # in general it is ||A g|| / ||g||, the Hessian's size along the gradient g = A w, the same at every step size
     w = torch.tensor([0.3, -1.0, 2.0])
     g = a @ w
-    s = landscape.measure(Quadratic(a, w), *dummy, lr=0.05, loss_fn=energy)
+    s = landscape.measure(Quadratic(a, w), *dummy, etas=landscape.step_sizes(0.05), loss_fn=energy)
     assert s.beta == pytest.approx(float((a @ g).norm() / g.norm()), rel=1e-5)
     # gradient change at step eta is eta ||A g||: smallest at 0.25 x lr, largest at 4 x lr
     assert s.grad_change_min == pytest.approx(0.25 * 0.05 * float((a @ g).norm()), rel=1e-5)
@@ -55,7 +56,7 @@ def test_a_measurement_leaves_the_model_exactly_as_it_was(arch):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
     rng = torch.get_rng_state()
-    s = landscape.measure_pair({"bn": model}, x, y, lr=0.1)["bn"]
+    s = landscape.measure_pair({"bn": model}, x, y, etas=landscape.step_sizes(0.1))["bn"]
     assert s.loss_min <= s.loss <= s.loss_max and s.beta > 0 and s.grad_norm > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # weights and running statistics
     assert all(p.grad is None for p in model.parameters()) and model.training
@@ -94,12 +95,25 @@ def test_noisy_bn_is_the_identity_in_eval_mode_and_new_noise_every_training_step
     x = torch.randn(8, 4, 5, 5)
     assert torch.equal(layer(x), bn.eval()(x))
     layer.train()
-    first, second = layer(x), layer(x)
-    assert not torch.allclose(first, second)
-    clean = bn(x)
-    ratio = (first - first.mean(dim=(0, 2, 3), keepdim=True)).std(dim=(0, 2, 3)) / \
-        (clean - clean.mean(dim=(0, 2, 3), keepdim=True)).std(dim=(0, 2, 3))
-    assert ((ratio > 0.49) & (ratio < 1.51)).all()  # a per-channel scale in [0.5, 1.5]
+    assert not torch.allclose(layer(x), layer(x))
+    assert torch.equal(without_noise(layer)(x), bn(x))  # a probe's noise-free pass
+
+
+def test_noisy_bn_draws_santurkars_noise_per_activation_from_a_distribution_drawn_per_step():
+    from bnapp.nets import noisy_bn as N
+
+    layer = NoisyNorm(nn.Identity()).train()  # its output is then the noise itself: s x a + m
+    zeros, ones = torch.zeros(64, 16, 6, 6), torch.ones(64, 16, 6, 6)
+    shifts = layer(zeros)  # m ~ U(mu_j - r, mu_j + r), mu_j ~ U(-n_mu, n_mu)
+    per_channel = shifts.transpose(0, 1).reshape(16, -1)
+    assert (per_channel.std(1) > 0.5 * 2 * N.R_MU / 12 ** 0.5).all()  # varies over samples and positions
+    assert (per_channel.max(1).values - per_channel.min(1).values <= 2 * N.R_MU + 1e-6).all()
+    assert (per_channel.mean(1).abs() <= N.N_MU + N.R_MU).all() and per_channel.mean(1).std() > 0.1
+    scales = layer(ones) - layer(zeros)  # two draws: mean scale per channel in [1, n_sigma], +- the shifts
+    mean_scale = scales.mean(dim=(0, 2, 3))
+    assert ((mean_scale > 1 - 2 * N.N_MU - 0.1) & (mean_scale < N.N_SIGMA + 2 * N.N_MU)).all()
+    again = layer(zeros).transpose(0, 1).reshape(16, -1).mean(1)
+    assert not torch.allclose(again, per_channel.mean(1), atol=0.05)  # the distribution itself moves each step
 
 
 @pytest.mark.slow
@@ -145,3 +159,19 @@ def test_the_landscape_summary_names_both_twins_medians():
     lines = [(s, {"bn": stats(1.0 + s), "plain": stats(10.0 + s)}) for s in (1, 2, 3)]
     text = probes.describe_landscape(lines)
     assert "3 measurements" in text and "3 with BN vs 12 without" in text
+
+
+def test_the_landscape_is_probed_on_one_fixed_grid_whatever_the_scheduled_rate(synthetic_npz):
+    data = load_cifar10(synthetic_npz)
+    cfg = tiny_cfg()
+    probe = probes.probe_for(cfg, data, "block2b", with_landscape=True)
+    models = build_pair("cnn", widths=cfg.recipe.widths)
+    early, late = probe(models, 0.001).landscape, probe(models, 1.0).landscape  # scheduled rates far apart
+    assert early == late
+    assert landscape.step_sizes(cfg.recipe.lr) == tuple(f * cfg.recipe.lr for f in landscape.FACTORS)
+
+
+def test_the_loss_range_summarised_is_the_median_of_each_evaluations_range():
+    point = lambda lo, hi: {t: dict(beta=1.0, grad_change_max=1.0, loss_min=lo, loss_max=hi) for t in ("bn", "plain")}  # noqa: E731
+    lines = [(1, point(0.0, 10.0)), (2, point(9.0, 10.0)), (3, point(9.0, 19.0))]  # ranges 10, 1, 10
+    assert "loss range 10 vs 10" in probes.describe_landscape(lines)  # median(max) - median(min) would say 1

@@ -36,14 +36,19 @@ def test_a_sweep_tells_diverged_from_stalled(diverged_at, acc, status):
     assert exp.run_status(diverged_at, acc) == status
 
 
-def test_the_largest_trainable_rate_skips_stalled_and_diverged_rates():
+def test_the_largest_trainable_rate_skips_stalled_and_diverged_rates_and_needs_long_runs():
     rows = [dict(lr=0.1, twin="plain", status="trains"), dict(lr=0.3, twin="plain", status="stalled"),
             dict(lr=1.0, twin="plain", status="diverged"), dict(lr=1.0, twin="bn", status="trains")]
+    rows = [r | dict(steps=exp.TRAINABILITY_STEPS) for r in rows]
     assert exp.largest_trainable_rate(rows, "plain") == 0.1 and exp.largest_trainable_rate(rows, "bn") == 1.0
     assert "plain 0.1" in exp.sweep_summary([r | dict(test_accuracy=0.3) for r in rows])
+    short = [r | dict(steps=16, test_accuracy=0.3) for r in rows]  # the app's sweep: early progress only
+    assert exp.largest_trainable_rate(short, "bn") is None
+    summary = exp.sweep_summary(short)
+    assert "After 16 steps this shows early progress" in summary and "Largest rate" not in summary
 
 
-def test_the_sweep_keeps_lr_times_weight_decay_fixed(monkeypatch):
+def test_the_sweep_keeps_lr_times_weight_decay_fixed_for_the_weights_a_bn_follows(monkeypatch):
     made = []
 
     class Recorder:
@@ -56,15 +61,17 @@ def test_the_sweep_keeps_lr_times_weight_decay_fixed(monkeypatch):
     for lr in (0.02, 2.0):
         with pytest.raises(LookupError):
             next(exp.lr_sweep(base, None, [lr]))
-    assert [r.lr * r.weight_decay for r in made] == pytest.approx([0.2 * 5e-4] * 2)
+    assert [r.lr * r.weight_decay * r.bn_decay_scale for r in made] == pytest.approx([0.2 * 5e-4] * 2)
+    assert [r.weight_decay for r in made] == [5e-4, 5e-4]  # the decay of every other weight: the recipe's
 
 
-def test_the_cli_and_the_train_tab_keep_lr_times_weight_decay_too():
+def test_the_cli_and_the_train_tab_scale_the_decay_of_weights_a_bn_follows_too():
     fast = RECIPES["fast"]
     cli = train.config_from_args(train._parser().parse_args(["--arch", "cnn", "--out", "x", "--lr", "0.1"])).recipe
     tab = TrainLimits().config(TrainSettings("cnn", "fast", 1, 256, 0.1, "sgd", "before", 1024, 0)).recipe
     for r in (cli, tab):
-        assert r.lr == 0.1 and r.lr * r.weight_decay == pytest.approx(fast.lr * fast.weight_decay)
+        assert r.lr == 0.1 and r.lr * r.weight_decay * r.bn_decay_scale == pytest.approx(fast.lr * fast.weight_decay)
+        assert r.weight_decay == fast.weight_decay
     assert RECIPES["fast"].at_rate(fast.lr) == fast
 
 

@@ -1,7 +1,8 @@
 """Santurkar et al.'s (2018) measurements of the loss landscape along the gradient, without touching the model.
 
 "How Does Batch Normalization Help Optimization?" (Figure 4): from the current weights w, with g the
-gradient of the training loss L on a fixed batch, move to w - eta * g for several step sizes eta and record
+gradient of the training loss L on a fixed batch, move to w - eta * g for a fixed grid of step sizes eta
+(the same at every evaluation and for both twins) and record
 
 - *loss landscape*: the range (min to max) of L along that line;
 - *gradient predictiveness*: the l2 change of the gradient, ||grad L(w - eta g) - g||;
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-FACTORS = (0.25, 1.0, 4.0)  # step sizes, in multiples of the current learning rate (3 keep the cost within +40%)
+FACTORS = (0.25, 1.0, 4.0)  # the grid of step sizes, in multiples of the recipe's peak rate (3 keep the cost +40%)
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -64,17 +65,22 @@ def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
 
 
 @torch.enable_grad()
-def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, loss_fn: LossFn = F.cross_entropy,
-            factors: tuple[float, ...] = FACTORS) -> LineStats:
+def step_sizes(peak_lr: float) -> tuple[float, ...]:
+    """One fixed grid of absolute step sizes for a whole run and both twins: `FACTORS` x the recipe's peak rate
+    (multiples of the *scheduled* rate would probe at distances that vary many-fold over a run)."""
+    return tuple(f * peak_lr for f in FACTORS)
+
+
+def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, etas: tuple[float, ...],
+            loss_fn: LossFn = F.cross_entropy) -> LineStats:
     """The loss range, gradient changes and effective beta-smoothness of `model` along its gradient
-    on the batch (x, y), at step sizes `factors` x `lr`. Only trainable parameters move."""
+    on the batch (x, y), at the absolute step sizes `etas`. Only trainable parameters move."""
     params = {n: p.detach().float() for n, p in model.named_parameters() if p.requires_grad}
     fixed = {n: t.detach() for n, t in [*model.named_buffers(), *model.named_parameters()] if n not in params}
     loss0, g0 = _loss_and_grad(model, params, fixed, x, y, loss_fn)
     g_norm = _norm(g0)
     losses, changes, betas = [loss0], [], []
-    for f in factors:
-        eta = f * lr
+    for eta in etas:
         moved = {n: p - eta * g for (n, p), g in zip(params.items(), g0)}
         loss, g = _loss_and_grad(model, moved, fixed, x, y, loss_fn)
         change = _norm([a - b for a, b in zip(g, g0)])
@@ -84,7 +90,7 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, loss_
     return LineStats(loss0, min(losses), max(losses), min(changes), max(changes), max(betas), g_norm)
 
 
-def measure_pair(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, lr: float,
+def measure_pair(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, etas: tuple[float, ...],
                  loss_fn: LossFn = F.cross_entropy) -> dict[str, LineStats]:
     """Every twin on the same batch at the same step sizes."""
-    return {name: measure(m, x, y, lr, loss_fn) for name, m in models.items()}
+    return {name: measure(m, x, y, etas, loss_fn) for name, m in models.items()}

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 ARCHS = ("mlp", "cnn", "fig1")
+GAUSSIAN_SD = 0.01  # "small random Gaussian values" (Ioffe & Szegedy 2015, sec. 4.1, who give no number)
 PLACEMENTS = ("before", "after")
 
 
@@ -149,6 +150,35 @@ def build_pair(arch: str, placement: str = "before", seed: int = 0,
     shared = {k: v for k, v in bn.state_dict().items() if k in plain.state_dict()}
     plain.load_state_dict(shared, strict=False)  # biases only the plain twin has keep their own init
     return {"bn": bn, "plain": plain}
+
+
+def apply_init(model: nn.Module, init: str, seed: int = 0) -> None:
+    """Re-draw the trainable conv and linear filters of the hidden units: "identity" keeps what they were
+    built with (dirac filters where the channels allow, PyTorch's default uniform for the rest); "he" draws
+    them all from He's normal (fan-in, ReLU gain: 6x the default's variance); "identity-he" is He's normal
+    with the dirac filters put back; "gaussian" is Ioffe & Szegedy's "small random Gaussian values" for every
+    weight, the classifier's too (sd `GAUSSIAN_SD`), biases 0. Seeded, so both twins get the same draws where
+    they share a layer."""
+    if init == "identity":
+        return
+    gen = torch.Generator().manual_seed(seed)
+    if init == "gaussian":
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d)) and m.weight.requires_grad:
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * GAUSSIAN_SD)
+                    if m.bias is not None:
+                        m.bias.zero_()
+        return
+    with torch.no_grad():
+        for unit in (m for m in model.modules() if isinstance(m, Unit)):
+            op = getattr(unit, unit.op_name)
+            if not op.weight.requires_grad:  # the whitening stem is set from data
+                continue
+            fan_in = op.weight[0].numel()
+            op.weight.copy_(torch.randn(op.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
+            if init == "identity-he" and isinstance(op, nn.Conv2d) and op.kernel_size == (3, 3):
+                nn.init.dirac_(op.weight[: min(op.in_channels, op.out_channels)])
 
 
 def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> None:

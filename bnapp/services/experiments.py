@@ -20,6 +20,7 @@ from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TrainConfig, default_recipe
 
 MAX_SWEEP_RATES = 8
+TRAINABILITY_STEPS = 1000  # fewer steps measure early progress, not whether a rate trains
 PLACEMENT_SEEDS = (0, 1, 2)
 TTA_SEEDS = (0, 1, 2)
 
@@ -74,7 +75,8 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
             losses = [h["train_loss"] for h in t.history if h["train_loss"] is not None]
             yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy),
                            test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
-                           diverged_at_step=t.diverged_at, seconds=last.elapsed if last else 0.0)
+                           diverged_at_step=t.diverged_at, seconds=last.elapsed if last else 0.0,
+                           steps=trainer.total_steps)
 
 
 def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEEDS) -> Iterator[dict]:
@@ -119,8 +121,23 @@ def run_status(diverged_at: int | None, test_accuracy: float | None) -> str:
 
 
 def largest_trainable_rate(rows: list[dict], twin: str) -> float | None:
-    """The largest swept rate at which `twin` neither diverged nor stalled (Bjorck et al. 2018)."""
-    return max((r["lr"] for r in rows if r["twin"] == twin and r["status"] == "trains"), default=None)
+    """The largest swept rate at which `twin` neither diverged nor stalled (Bjorck et al. 2018), from runs of
+    at least `TRAINABILITY_STEPS` steps (shorter runs: None, the claim cannot be made)."""
+    long_enough = [r for r in rows if r["twin"] == twin and r.get("steps", 0) >= TRAINABILITY_STEPS]
+    return max((r["lr"] for r in long_enough if r["status"] == "trains"), default=None)
+
+
+def trainability_line(rows: list[dict]) -> str:
+    """What the sweep may say about trainability: the largest rate that trains, or, after a short run, only
+    that this is early progress."""
+    steps = min((r.get("steps", 0) for r in rows), default=0)
+    if steps < TRAINABILITY_STEPS:
+        return (f"After {steps} steps this shows early progress, not which rates train: a claim about the largest "
+                f"trainable rate needs runs of at least {TRAINABILITY_STEPS:,} steps (the science page has one).")
+    largest = {t: largest_trainable_rate(rows, t) for t in TWINS}
+    return ("Largest rate that trains (neither diverged nor stalled near chance, "
+            f"{steps:,} steps): " + ", ".join(f"{TWIN_LABELS[t]} {'none' if v is None else f'{v:g}'}"
+                                              for t, v in largest.items()) + ".")
 
 
 def placement_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = PLACEMENT_SEEDS
@@ -185,9 +202,7 @@ def sweep_summary(rows: list[dict]) -> str:
     for r in rows:
         acc = f"{100 * r['test_accuracy']:.1f}%" + ("" if r["status"] == "trains" else f" ({r['status']})")
         parts.append(f"lr {r['lr']:g} {TWIN_LABELS[r['twin']]}: {'diverged' if r['status'] == 'diverged' else acc}")
-    largest = {t: largest_trainable_rate(rows, t) for t in TWINS}
-    return ("; ".join(parts) + ".  \nLargest rate that trains (neither diverged nor stalled near chance): "
-            + ", ".join(f"{TWIN_LABELS[t]} {'none' if v is None else f'{v:g}'}" for t, v in largest.items()) + ".")
+    return "; ".join(parts) + ".  \n" + trainability_line(rows)
 
 
 def placement_logs(limits: TrainLimits, data_source, arch: str) -> Iterator[dict]:

@@ -8,12 +8,15 @@ between steps, both twins at the same step (`evolution.snapshot_pair`).
 """
 from __future__ import annotations
 
+import json
+import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
-from bnapp import TWINS
+from bnapp import CHECKPOINTS, TWINS
 from bnapp.data.cifar10 import Cifar10, draw
 from bnapp.measure import evolution
+from bnapp.measure.spread import Spread, paired
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer
 from bnapp.training.recipes import RECIPES, TrainConfig
@@ -31,16 +34,23 @@ class Figure1:
     done: bool = False
     test_images: int = TEST_IMAGES
 
+    def drift(self) -> dict[str, float]:
+        """Per twin, how far the sigmoids' inputs moved from the first snapshot to the last: each of the layer's
+        units' median, moved, averaged over all of them (not one unit's endpoints)."""
+        first, last = self.points[0][1], self.points[-1][1]
+        return {t: statistics.mean(abs(b - a) for a, b in zip(first[t]["medians"], last[t]["medians"])) for t in TWINS}
+
     def summary(self) -> str:
         if not self.points:
             return "Training both 3 x 100 sigmoid MLPs..."
-        first, last = self.points[0][1], self.points[-1][1]
-        spread = {t: last[t]["act_input"][85] - last[t]["act_input"][15] for t in TWINS}
-        moved = {t: abs(last[t]["act_input"][50] - first[t]["act_input"][50]) for t in TWINS}
+        last = self.points[-1][1]
+        width = {t: last[t]["act_input"][85] - last[t]["act_input"][15] for t in TWINS}
+        drift = self.drift()
         acc = {t: self.log.test_acc[t][-1] for t in TWINS} if self.log.eval_steps else {}
-        text = (f"Step {self.points[-1][0]}: the sigmoid's median input moved {moved['plain']:.2f} without BN and "
-                f"{moved['bn']:.2f} with BN since the first snapshot; 15th-85th percentile width now "
-                f"{spread['plain']:.2f} without, {spread['bn']:.2f} with.")
+        text = (f"Step {self.points[-1][0]}: averaged over all 100 sigmoids of {UNIT}, each one's median input moved "
+                f"{drift['bn']:.2f} in the BN twin (blue) and {drift['plain']:.2f} in the plain twin (orange) since "
+                f"the first snapshot; the plotted unit's 15th-85th percentile width is now {width['bn']:.2f} with BN, "
+                f"{width['plain']:.2f} without.")
         if self.done:
             text = "**Figure 1 done.** " + text
         if acc:
@@ -48,11 +58,35 @@ class Figure1:
                      f"{100 * acc['bn']:.1f}% with BN, {100 * acc['plain']:.1f}% without.")
         return text
 
+    def to_dict(self) -> dict:
+        return dict(steps=self.log.eval_steps, test_acc={t: self.log.test_acc[t] for t in TWINS},
+                    points=[(s, {t: {k: v for k, v in p[t].items() if k in ("act_input", "medians")} for t in TWINS})
+                            for s, p in self.points], test_images=self.test_images)
 
-def figure1_config(seed: int = 0, epochs: float | None = None) -> TrainConfig:
+    @staticmethod
+    def from_dict(d: dict) -> Figure1:
+        log = RunLog(eval_steps=list(d["steps"]), test_acc={t: list(d["test_acc"][t]) for t in TWINS}, finished=True)
+        points = [(s, {t: dict(act_input={int(k): v for k, v in p[t]["act_input"].items()}, medians=p[t]["medians"])
+                       for t in TWINS}) for s, p in d["points"]]
+        return Figure1(log, points, True, d["test_images"])
+
+
+PAPER_STEPS = 50_000  # Ioffe & Szegedy trained Figure 1's networks for 50,000 steps of batch 60
+SHIPPED = CHECKPOINTS / "figure1.json"  # the paper-length run, 3 seeds, that the view opens on
+
+
+def figure1_config(seed: int = 0, epochs: float | None = None, steps: int = 0) -> TrainConfig:
     r = RECIPES["fig1"]
     return TrainConfig("fig1", r if epochs is None else replace(r, epochs=epochs), seed=seed, test_subset=TEST_IMAGES,
-                       evals_per_run=EVALUATIONS)
+                       evals_per_run=EVALUATIONS, steps=steps)
+
+
+def shipped() -> tuple[Figure1, dict] | None:
+    """The shipped paper-length figure and its record, or None."""
+    if not SHIPPED.exists():
+        return None
+    record = json.loads(SHIPPED.read_text())
+    return Figure1.from_dict(record["figure"]), record
 
 
 def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figure1]:
@@ -71,3 +105,19 @@ def figure1_run(data: Cifar10, cfg: TrainConfig | None = None) -> Iterator[Figur
         fig.done = ev.kind == "done"
         if ev.probe is not None or fig.done:
             yield fig
+
+
+def figure1_seeds(data: Cifar10, cfg: TrainConfig, seeds: tuple[int, ...]) -> dict:
+    """The paper-length Figure 1 for several seeds: the first seed's figure, and every seed's drift over all
+    units and final accuracy, with their spread (what `checkpoints/figure1.json` holds)."""
+    per_seed, shown = [], None
+    for seed in seeds:
+        *_, fig = figure1_run(data, replace(cfg, seed=seed))
+        shown = shown or fig
+        per_seed.append(dict(seed=seed, drift=fig.drift(), test_acc={t: fig.log.test_acc[t][-1] for t in TWINS}))
+    return dict(figure=shown.to_dict(), seeds=per_seed, recipe=asdict(cfg.recipe), steps=cfg.steps,
+                drift={t: asdict(Spread.of([s["drift"][t] for s in per_seed])) for t in TWINS},
+                test_acc={t: asdict(Spread.of([s["test_acc"][t] for s in per_seed])) for t in TWINS},
+                drift_bn_minus_plain=asdict(paired([s["drift"]["bn"] for s in per_seed],
+                                                   [s["drift"]["plain"] for s in per_seed])),
+                data=data.source)

@@ -57,8 +57,9 @@ class NoisyRun:
         text = ("Final test accuracy, mean +- sd over " + f"{n} seed(s): " +
                 "; ".join(f"{LABELS[v]} {Spread.of(a).percent()}" for v, a in finals.items()) + ".")
         move = self.movement()
-        text += (f" Between evaluations the median of {self.unit}'s channel 0 moved by {move['noisy']:.2f} on average "
-                 f"with noisy BN, {move['bn']:.2f} with BN and {move['plain']:.2f} without (first seed).")
+        text += (f" Between evaluations, in a pass with the noise off, the median of {self.unit}'s channel 0 moved by "
+                 f"{move['noisy']:.2f} on average with noisy BN, {move['bn']:.2f} with BN and {move['plain']:.2f} "
+                 "without (first seed).")
         if n == self.seeds:  # the three variants train in lockstep, seed by seed: their results pair up
             text += "".join(f" {paired(finals['noisy'], finals[v]).describe(LABELS['noisy'], LABELS[v])}."
                             for v in ("bn", "plain"))

@@ -37,12 +37,13 @@ def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0, with
         idx = balanced_sample(data.y_train, min(LANDSCAPE_IMAGES, len(data.y_train)), seed=cfg.seed)
         x_land, y_land = normalize(data.x_train[idx], spec.mean, spec.std), data.y_train[idx]
         loss_fn = landscape.cross_entropy(r.label_smoothing)
+        etas = landscape.step_sizes(r.lr)  # fixed for the run and both twins
 
     def probe(models: dict[str, nn.Module], lr: float) -> Snapshot:
         snap = Snapshot(evolution.snapshot_pair(models, spec, images, unit, channel))
         if with_landscape:
             device = next(next(iter(models.values())).parameters()).device
-            snap.landscape = landscape.measure_pair(models, x_land.to(device), y_land.to(device), lr, loss_fn)
+            snap.landscape = landscape.measure_pair(models, x_land.to(device), y_land.to(device), etas, loss_fn)
         return snap
     return probe
 
@@ -53,9 +54,11 @@ def describe_landscape(lines: list[tuple[int, dict[str, dict[str, float]]]]) -> 
         return ""
     def median(twin: str, key: str) -> float:
         return statistics.median(p[twin][key] for _, p in lines)
+
+    def median_range(twin: str) -> float:  # the median of each evaluation's range
+        return statistics.median(p[twin]["loss_max"] - p[twin]["loss_min"] for _, p in lines)
     parts = [f"effective beta-smoothness {median('bn', 'beta'):.3g} with BN vs {median('plain', 'beta'):.3g} without",
              f"largest gradient change along the line {median('bn', 'grad_change_max'):.3g} vs "
              f"{median('plain', 'grad_change_max'):.3g}",
-             f"loss range {median('bn', 'loss_max') - median('bn', 'loss_min'):.3g} vs "
-             f"{median('plain', 'loss_max') - median('plain', 'loss_min'):.3g}"]
+             f"loss range {median_range('bn'):.3g} vs {median_range('plain'):.3g}"]
     return f"Loss landscape ({len(lines)} measurements, medians): " + "; ".join(parts) + "."

@@ -23,12 +23,12 @@ from bnapp.data.cifar10 import Cifar10, balanced_sample
 from bnapp.measure import infer
 from bnapp.measure.infer import InputSpec
 from bnapp.measure.reports import class_report
-from bnapp.nets.models import build_pair, init_whitening
+from bnapp.nets.models import apply_init, build_pair, init_whitening
 from bnapp.nets.noisy_bn import noisy_copy
 from bnapp.system import machine
 from bnapp.system.precision import autocast, prediction_precision, resolve_precision
 from bnapp.training.optim import lr_factor, pair_optimizer
-from bnapp.training.recipes import TrainConfig
+from bnapp.training.recipes import Recipe, TrainConfig
 
 WHITENING_IMAGES = 5000  # the CNN stem's whitening is fitted on this many training images, 500 per class
 
@@ -76,7 +76,7 @@ class PairTrainer:
 
     def __init__(self, cfg: TrainConfig, data: Cifar10, between_steps: Callable[[], object] | None = None,
                  probe: Probe | None = None):
-        self.cfg, self.recipe = cfg, cfg.recipe
+        self.cfg, self.recipe = cfg, cfg.recipe  # the BN twin's recipe; `SHARED_FIELDS` are both twins'
         r = self.recipe
         self.data = data.subset(cfg.train_subset or None, cfg.test_subset or None, seed=cfg.seed) \
             if (cfg.train_subset or cfg.test_subset) else data
@@ -97,6 +97,9 @@ class PairTrainer:
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
         models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed, widths=r.widths)
+        models = {name: model for name, model in models.items() if name in cfg.twins}
+        for name, model in models.items():
+            apply_init(model, cfg.recipe_for(name).init, seed=cfg.seed)
         if cfg.noisy_bn:  # a third twin: the BN twin's copy with noise after every BN (same init, same batches)
             models["noisy"] = noisy_copy(models["bn"])
         whiten_idx = balanced_sample(self.data.y_train, WHITENING_IMAGES, seed=cfg.seed)
@@ -106,10 +109,14 @@ class PairTrainer:
             init_whitening(model, whiten_from)
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.momentum = r.bn_momentum
+                    m.momentum = self.recipe_of(name).bn_momentum
             model.to(self.device).to(memory_format=torch.channels_last).train()
             self.twins[name] = TwinState(model)
-        self.optimizer = pair_optimizer([t.model for t in self.twins.values()], r)
+        self.optimizer = pair_optimizer([(t.model, self.recipe_of(n)) for n, t in self.twins.items()])
+
+    def recipe_of(self, twin: str) -> Recipe:
+        """The recipe `twin` trains with (the noisy twin is the BN twin's copy: its recipe too)."""
+        return self.cfg.recipe_for("plain" if twin == "plain" else "bn")
 
     def stop(self) -> None:
         """Ask the run to end after the current step; `run()` then evaluates and yields "done"."""
@@ -183,15 +190,14 @@ class PairTrainer:
         """Both twins forward on the same batch, one backward through both losses, one optimizer step
         over both parameter sets: the same maths as two separate steps, half the per-step overhead
         (which dominates at the tutorial's batch of 10)."""
-        r = self.recipe
-        if r.schedule != "constant":
-            factor = lr_factor(r, self.step, self.total_steps)
-            for g in self.optimizer.param_groups:
-                g["lr"] = g["base_lr"] * factor
-        live = [t for t in self.twins.values() if t.diverged_at is None]
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["base_lr"] * lr_factor(g["recipe"], self.step, self.total_steps)
+        live_names = [n for n, t in self.twins.items() if t.diverged_at is None]
+        live = [self.twins[n] for n in live_names]
         with autocast(self.precision, self.device):
             outs = [t.model(x) for t in live]
-        losses = [F.cross_entropy(o.float(), y, label_smoothing=r.label_smoothing) for o in outs]
+        losses = [F.cross_entropy(o.float(), y, label_smoothing=self.recipe_of(n).label_smoothing)
+                  for n, o in zip(live_names, outs)]
         numbers = torch.stack([torch.stack([loss.detach(), (o.argmax(1) == y).sum().float()])
                                for loss, o in zip(losses, outs)]).tolist()  # one sync for both twins
         kept = []
@@ -212,10 +218,9 @@ class PairTrainer:
         self.optimizer.zero_grad(set_to_none=True)  # a diverged twin keeps grad None: the step skips it
         sum(kept[1:], kept[0]).backward()
         self.optimizer.step()
-        if r.lookahead:
-            for t in live:
-                if t.diverged_at is None:
-                    self._lookahead(t)
+        for n, t in zip(live_names, live):
+            if self.recipe_of(n).lookahead and t.diverged_at is None:
+                self._lookahead(t)
 
     def _lookahead(self, t: TwinState, every: int = 5) -> None:
         """From 30% of training on, every 5 steps pull the weights towards a running average whose

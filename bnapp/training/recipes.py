@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from bnapp import TWINS
 from bnapp.data.cifar10 import CIFAR_MEAN, CIFAR_STD
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
 
 OPTIMIZERS = ("sgd", "adam")
+INITS = ("identity", "he", "identity-he", "gaussian")
+SHIFTS = ("bn", "all")
+# What a twin's recipe may not change in a lockstep pair: both twins see the same batches, augmentation draws,
+# steps and test-time protocol (`TrainConfig.plain_recipe`).
+SHARED_FIELDS = ("arch", "optimizer", "batch_size", "epochs", "translate", "flip", "standardize", "tta", "precision",
+                 "widths")
 
 @dataclass(frozen=True)
 class Recipe:
@@ -19,13 +26,17 @@ class Recipe:
 
     name: str
     arch: str  # the architecture the recipe was made for
+    made_for: str = "both"  # whose recipe: "bn" or "plain" (chosen for that twin, used for both), or "both"
     optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adam"
     lr: float = 0.1
     batch_size: int = 128
     epochs: float = 10
     momentum: float = 0.9
     weight_decay: float = 0.0
-    bn_bias_lr_scale: float = 1.0  # BN biases (beta) learn this much faster; their decay stays the same
+    bn_decay_scale: float = 1.0  # the decay of weights a BN follows is weight_decay x this (`at_rate`)
+    bn_bias_lr_scale: float = 1.0  # per-channel shifts learn this much faster, their decay divided by it
+    shifts: str = "bn"  # which shifts: "bn" (BN's beta only) or "all" (also a conv/linear bias no BN follows)
+    init: str = "identity"  # "identity" (dirac + PyTorch's default), "he", "identity-he", "gaussian" (`apply_init`)
     freeze_bn_weight: bool = False  # keep gamma at 1, as fast CIFAR recipes do
     bn_momentum: float = 0.1
     label_smoothing: float = 0.0
@@ -43,36 +54,44 @@ class Recipe:
     widths: tuple[int, ...] = ModelConfig.widths  # the CNN's block widths (the MLP's are the tutorial's)
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.shifts not in SHIFTS:
+            raise ValueError(f"shifts must be one of {SHIFTS}, got {self.shifts!r}")
+
     def input_spec(self) -> InputSpec:
         if self.standardize:
             return InputSpec(CIFAR_MEAN, CIFAR_STD, self.tta)
         return InputSpec(tta=self.tta)
 
     def at_rate(self, lr: float) -> Recipe:
-        """This recipe at another learning rate. PyTorch's weight decay shrinks the weights by lr x wd a
-        step, so the decay is scaled by self.lr / lr to keep that product, the regulariser, the recipe's."""
-        return replace(self, lr=lr, weight_decay=self.weight_decay * self.lr / lr)
+        """This recipe at another learning rate. A weight that a BN follows is scale-invariant: only
+        lr x wd, the shrink per step, sets its effective step, so that product is kept by scaling its decay
+        with self.lr / lr. Every other weight keeps the recipe's decay: for it, wd alone is the penalty."""
+        return replace(self, lr=lr, bn_decay_scale=self.bn_decay_scale * self.lr / lr)
 
 
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(
-        "tutorial", "mlp", optimizer="adam", lr=1e-4, batch_size=10, epochs=5, precision="fp32",
+        "tutorial", "mlp", "both", optimizer="adam", lr=1e-4, batch_size=10, epochs=5, precision="fp32",
         log_every=500, description="The tutorial's recipe: Adam lr 1e-4, batch 10, 5 epochs, ToTensor only."),
     # After airbench94's ideas: batch 1024, Nesterov 0.85, triangular lr, label smoothing 0.2,
     # fast BN biases, frozen gamma, flip + 2-pixel translation, lookahead, flip+shift TTA. lr 0.3 is the
     # BN twin's best rate on the validation sweep (checkpoints/README.md); other rates go through `at_rate`.
     "fast": Recipe(
-        "fast", "cnn", optimizer="sgd", lr=0.3, batch_size=1024, epochs=10, momentum=0.85,
+        "fast", "cnn", "bn", optimizer="sgd", lr=0.3, batch_size=1024, epochs=10, momentum=0.85,
         weight_decay=1.33e-3, bn_bias_lr_scale=64, freeze_bn_weight=True, bn_momentum=0.4,
         label_smoothing=0.2, schedule="triangle", translate=2, flip=True, standardize=True,
         lookahead=True, tta="flip-shift", description="Speed-run CNN recipe (airbench-style), ~10 epochs."),
     # Ioffe & Szegedy's Figure 1 setting (batch 60, plain SGD). lr 1.0: the plain twin's best accuracy on
     # 5,000 held-out training images among 0.1, 0.3, 1, 3 (35.8%; docs/science.md).
     "fig1": Recipe(
-        "fig1", "fig1", optimizer="sgd", lr=1.0, batch_size=60, epochs=3, momentum=0.0, standardize=True,
+        "fig1", "fig1", "plain", optimizer="sgd", lr=1.0, batch_size=60, epochs=3, momentum=0.0, standardize=True,
+        init="gaussian",
         description="Ioffe & Szegedy's Figure 1: 3x100 sigmoid MLP, batch 60, plain SGD."),
     "quick": Recipe(
-        "quick", "cnn", optimizer="sgd", lr=0.2, batch_size=256, epochs=2, momentum=0.85,
+        "quick", "cnn", "bn", optimizer="sgd", lr=0.2, batch_size=256, epochs=2, momentum=0.85,
         weight_decay=5e-4, label_smoothing=0.1, schedule="triangle", flip=True, standardize=True, widths=(16, 32, 64),
         description="A short CNN run for the browser, sized to a time budget; narrow (16, 32, 64) blocks: on a "
                     "2-core fp32 CPU the widest gap in a 75 s budget (docs/benchmarks.md)."),
@@ -102,8 +121,19 @@ class TrainConfig:
     steps: int = 0  # fixed number of steps (0: epochs x steps per epoch); set by a time-budgeted run
     noisy_bn: bool = False  # also train a third twin: BN with noise after every BN layer (`noisy_bn`)
 
+    twins: tuple[str, ...] = TWINS  # which twins to train (a recipe search may train one alone)
+    plain_recipe: Recipe | None = None  # the plain twin's own recipe (None: `recipe`, the BN twin's)
+
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.plain_recipe is not None:
+            differ = [f for f in SHARED_FIELDS if getattr(self.recipe, f) != getattr(self.plain_recipe, f)]
+            if differ:
+                raise ValueError(f"the twins' recipes must share {', '.join(differ)}: they train in lockstep")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+
+    def recipe_for(self, twin: str) -> Recipe:
+        """The recipe `twin` trains with: the plain twin's own where it has one, else the shared one."""
+        return self.plain_recipe if twin == "plain" and self.plain_recipe is not None else self.recipe

@@ -27,9 +27,10 @@ class PairResult:
 
 def run_metadata(trainer: PairTrainer, command: str) -> dict[str, dict]:
     """Per twin: how it was trained, on what, how long, and its final test report."""
-    cfg, recipe = trainer.cfg, trainer.recipe
+    cfg = trainer.cfg
     metadata = {}
     for name, t in trainer.twins.items():
+        recipe = trainer.recipe_of(name)
         meta = base_metadata(ModelConfig(cfg.arch, name == "bn", cfg.placement, recipe.widths), trainer.spec)
         meta.update(
             recipe=recipe.name,

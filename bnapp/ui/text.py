@@ -1,11 +1,14 @@
 """The app's explanatory prose, in one place: what each view shows, in plain words."""
+from bnapp import TWIN_LABELS
 from bnapp.measure.landscape import FACTORS
-from bnapp.nets.noisy_bn import SCALE, SHIFT
+from bnapp.nets.models import GAUSSIAN_SD
+from bnapp.nets.noisy_bn import N_MU, N_SIGMA, R_MU, R_SIGMA
 from bnapp.services.experiments import PLACEMENT, PLACEMENT_SEEDS, SWEEP
 from bnapp.services.figure1 import PROBE_IMAGES
 from bnapp.services.noisy import NOISY, NOISY_SEEDS
 from bnapp.services.probes import LANDSCAPE_IMAGES
 from bnapp.services.testtime import CURVE_IMAGES
+from bnapp.training.recipes import RECIPES
 
 INTRO = """# bnapp: see Batch Normalization at work
 Two networks, identical but for their **BatchNorm** layers, trained on CIFAR-10 in lockstep on the same
@@ -61,6 +64,13 @@ EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has 
 running statistics, purple, which is how far this batch is from the training average)."""
 
 
+def preset_label(recipe) -> str:
+    """A recipe preset as the menu shows it: whose recipe it is."""
+    whose = {"both": "the tutorial's, for both twins", "bn": "made for the BN twin, used for both",
+             "plain": "its rate chosen for the plain twin, used for both"}[recipe.made_for]
+    return f"{recipe.name} ({whose})"
+
+
 def train_intro(limits) -> str:
     """The Train tab's first lines, from the server's `TrainLimits`."""
     return ("Train both twins yourself, **in lockstep on the same batches**, and watch them part. "
@@ -71,22 +81,26 @@ def train_intro(limits) -> str:
 
 SWEEP_INTRO = (f"Both twins at several learning rates, {SWEEP.epochs:g} short epoch(s) each on {SWEEP.train_subset:,} "
                "images, same seed: BatchNorm "
-               "tolerates rates at which the plain twin stalls near chance (open circle) or diverges (x). PyTorch's "
-               "weight decay shrinks weights by lr x decay each step, so the decay is scaled with 1/lr to keep that "
-               f"product fixed. Accuracy: {SWEEP.test_subset:,} test images, no TTA.")
+               "tolerates rates at which the plain twin stalls near chance (open circle) or diverges (x). A weight "
+               "that a BN follows is scale-invariant, so lr x decay sets its effective step: its decay is scaled "
+               "with 1/lr to keep that product; every other weight (all of the plain twin's) keeps the recipe's "
+               f"decay. Accuracy: {SWEEP.test_subset:,} test images, no TTA.")
 PLACEMENT_INTRO = ("The tutorial leaves this open: try it. Same data and budget "
                    f"({PLACEMENT.epochs:g} epochs on {PLACEMENT.train_subset:,} images), BN placed "
                    "before the activation and after it (then the conv before the ReLU keeps its bias), and the plain "
                    f"twin as the baseline, for {len(PLACEMENT_SEEDS)} seeds each: a difference is claimed only where a "
                    "test paired by seed finds one (each seed trains every variant).")
 FIGURE1_INTRO = f"""Ioffe & Szegedy (2015) showed BatchNorm's effect with a small network: **3 fully connected hidden
-layers of 100 sigmoid units**, trained with and without BN (they used MNIST; this is CIFAR-10, batch 60, plain SGD,
-3 epochs). (a) test accuracy against steps; (b, c) the 15th, 50th and 85th percentiles of the input to one
-sigmoid of the last hidden layer, over a fixed batch of {PROBE_IMAGES:,} test images. With BN that input is BN's output,
-re-centred and re-scaled at every step but then shifted and scaled by BN's own learned beta and gamma. The paper
-reports it far steadier than without BN; the summary under the figure says how far each median moved and how
-wide each band is on this run, so you can see whether that holds here. (That steadiness *causes* faster
-training was later questioned: see docs/science.md.) Under a minute on 2 CPU cores."""
+layers of 100 sigmoid units**, weights drawn as small Gaussians (sd {GAUSSIAN_SD:g}: the paper gives no number),
+trained with and without BN for 50,000 steps of batch 60 (they used MNIST; this is CIFAR-10, the app's data; plain SGD
+at the rate the plain twin did best with on validation). The figure below is that run, shipped; the button trains a
+{RECIPES["fig1"].epochs:g}-epoch live run. (a) test accuracy against steps; (b, c) the 15th, 50th and 85th
+percentiles of the input to one sigmoid of the last hidden layer, over a fixed batch of {PROBE_IMAGES:,} test images.
+With BN that input is BN's output, re-centred and re-scaled at every step but then shifted and scaled by BN's own
+learned beta and gamma. The paper reports it far steadier than without BN; the summary under the figure says how far
+the medians of all 100 sigmoids moved on average, with their spread over seeds, so you can see whether that holds.
+(That steadiness *causes* faster training was later questioned: see docs/science.md.) The live run takes under a minute
+on 2 CPU cores."""
 TUTORIAL_INTRO = ("The tutorial's exact recipe (MLP, Adam 1e-4, batch 10, 5 epochs, full training set) with its own "
                   "*Loss after mini-batch* report, for both twins. The tutorial ends epoch 5 near 1.58 with BatchNorm "
                   "and 1.65 without. About 1.5 minutes on 2 fast CPU cores.")
@@ -131,20 +145,57 @@ of unrelated images gives noisy statistics."""
 LANDSCAPE_EXPLAIN = f"""**Why BatchNorm helps (Santurkar et al. 2018).** The 2015 story is that BN keeps each layer's
 input distribution steady ("internal covariate shift"). Santurkar et al. showed that is not what makes it work: BN makes
 the loss landscape smoother. At each evaluation this run stands at the current weights of each twin, takes the
-gradient g on one fixed batch of {LANDSCAPE_IMAGES} training images (the same for both), and moves {min(FACTORS):g}x to
-{max(FACTORS):g}x the current learning rate along -g: **left**, how much the loss varies along that line; **middle**,
+gradient g on one fixed batch of {LANDSCAPE_IMAGES} training images (the same for both), and moves along -g by
+one fixed grid of step sizes, {min(FACTORS):g}x to {max(FACTORS):g}x the recipe's peak learning rate, the same at every
+evaluation and for both twins: **left**, how much the loss varies along that line; **middle**,
 how much the gradient changes (small: the gradient predicts where the loss goes, so larger steps are safe); **right**,
 the largest gradient change per distance moved (an effective beta-smoothness, lower is smoother). The first two also
 grow with the gradient's size (a twin that barely moves barely changes); the right one divides by the distance moved, so
 it is the one to compare. One run, one fixed batch: a single point says little, the curves over the run say more.
-Measured on copies: the run itself is unchanged (tested bit for bit). The summary gives this run's medians; the
-science page, the quick preset's."""
-NOISY_INTRO = f"""Santurkar et al.'s test of the covariate-shift story: after every BN layer, multiply each channel by a
-random scale in [{1 - SCALE:g}, {1 + SCALE:g}] and add a random shift in [{-SHIFT:g}, {SHIFT:g}], drawn afresh at every
-training step (nothing at test time), so every layer's input distribution moves all the time. BN, this noisy BN and
-no BN train in lockstep on the same batches from the same initial weights, CNN `quick` recipe, {NOISY.epochs:g} epochs
-on {NOISY.train_subset:,} images, {len(NOISY_SEEDS)} seeds; right, one channel's distribution in each. **What it
-shows:** if noisy BN still trains about as well as BN while its distributions move far more, steady distributions are
-not what BN's benefit rests on. **What it does not show:** why BN helps instead (the landscape plots above are
-Santurkar et al.'s answer), or that this holds for every network, noise level or budget: a short run on a small
-network."""
+Measured on copies: the run itself is unchanged (tested bit for bit). The summary gives this run's medians (the loss
+range: the median of each evaluation's range); the science page, the quick preset's."""
+NOISY_INTRO = f"""Santurkar et al.'s test of the covariate-shift story (2018, sec. 2.1 and Algorithm 1 of appendix
+A.2.1): after every BN layer, at every training step, each channel draws a mean in [{-N_MU:g}, {N_MU:g}] and a scale in
+[1, {N_SIGMA:g}]; then every activation of every image (and position) gets its own noise around them (shift +-{R_MU:g},
+scale with sd {R_SIGMA:g}), the paper's constants. Nothing at test time. BN, noisy BN and no BN train in lockstep on
+the same batches from the same initial weights, CNN `quick` recipe, {NOISY.epochs:g} epochs on {NOISY.train_subset:,}
+images, {len(NOISY_SEEDS)} seeds (the paper: VGG, 15,000 steps of batch 128 at lr 0.1, no augmentation). Right, one
+channel's distribution in each, measured in a pass with the noise off: how the network's own distributions drift.
+**What it shows:** whether noisy BN, whose inputs move all the time, still trains about as well as BN (the paired
+differences below say whether the seeds can tell them apart). **What it does not show:** why BN helps instead (the
+landscape plots above are Santurkar et al.'s answer), or that this holds for every network or budget: a short run on a
+small network."""
+
+
+def forgiving(view: dict) -> str:
+    """The "how forgiving" view's words, from the search's own numbers."""
+    n = view["protocol"].get("trials", len(view["rows"]) // 2)
+    parts = []
+    for twin, f in view["forgiveness"].items():
+        lo, hi = f["lr_range"]
+        rates = f"lr {lo:g}" if lo == hi else f"lr {lo:g} to {hi:g}"
+        parts.append(f"the {TWIN_LABELS[twin]} twin came within 1 point of its best ({100 * f['best']:.1f}%) in "
+                     f"{f['near_best']} of its {f['trials']} trials ({rates}); its median trial reached "
+                     f"{100 * f['median']:.1f}%")
+    return (f"**How forgiving is each twin?** One recipe search, the same {n} trials for both twins (two anchors, then "
+            "random draws of learning rate, weight decay drawn independently of it, warm-up, label smoothing, the "
+            "shifts' rate multiplier and the conv init), each trial trained on the training images minus 5,000 held "
+            "out and scored on those 5,000. Each twin's best trial is its recipe in the `cnn-fair` pair. On this "
+            "search " + "; ".join(parts) + ". Bjorck et al. (2018) find BN's gain is chiefly the larger rates it "
+            "allows; the count of trials near each twin's best is that robustness, measured here. One seed per "
+            "trial: a point or two between two trials may be seed noise.")
+
+
+def figure1_shipped(summary: str, record: dict) -> str:
+    """Under the shipped Figure 1: the first seed's summary, then every seed's drift and accuracy."""
+    drift, acc, diff = record["drift"], record["test_acc"], record["drift_bn_minus_plain"]
+    n = len(record["seeds"])
+    verdict = "a difference" if n > 1 and abs(diff["difference"]) > diff["half_width"] else "no clear difference"
+    return (f"**Shipped: {record['steps']:,} steps, {n} seeds** (`checkpoints/figure1.json`; the button trains a short "
+            f"live run instead). First seed: {summary.replace('**Figure 1 done.** ', '')}  \n"
+            f"Over {n} seeds, the mean drift of the 100 sigmoids' medians: BN twin {drift['bn']['mean']:.2f} +- "
+            f"{drift['bn']['sd']:.2f}, plain twin {drift['plain']['mean']:.2f} +- {drift['plain']['sd']:.2f} "
+            f"(BN minus plain {diff['difference']:+.2f} +- {diff['half_width']:.2f}, 95%, paired by seed: {verdict}); "
+            f"test accuracy BN {100 * acc['bn']['mean']:.1f}% +- {100 * acc['bn']['sd']:.1f}, plain "
+            f"{100 * acc['plain']['mean']:.1f}% +- {100 * acc['plain']['sd']:.1f} ({record['figure']['test_images']:,} "
+            "test images, no TTA).")

@@ -44,8 +44,8 @@ def landscape(points: list[tuple[int, dict[str, dict[str, float]]]], measured: b
     if not measured:
         return layout(fig, "Why BN helps: not measured in this run (tick 'Measure the loss landscape' and train again)")
     return layout(fig, "Why BN helps (Santurkar et al. 2018, Fig. 4), measured on this run: moving "
-                       f"{min(FACTORS):g}x-{max(FACTORS):g}x the learning rate along the gradient, on a fixed "
-                       "training batch")
+                       f"{min(FACTORS):g}x-{max(FACTORS):g}x the peak learning rate (one fixed grid) along the "
+                       "gradient, on a fixed training batch")
 
 
 def noisy_bn(logs: dict[int, object], points: list[tuple[int, dict]], unit: str) -> go.Figure:

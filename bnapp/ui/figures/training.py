@@ -50,7 +50,7 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
     return layout(fig, title)
 
 
-def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
+def figure1(log, points: list[tuple[int, dict]], steps: int = 0) -> go.Figure:
     """Ioffe & Szegedy (2015), Figure 1 on CIFAR-10: (a) test accuracy against steps, both nets; (b, c)
     the 15th/50th/85th percentiles of one last-hidden-layer sigmoid's input, without and with BN."""
     from plotly.subplots import make_subplots
@@ -66,7 +66,8 @@ def figure1(log, points: list[tuple[int, dict]]) -> go.Figure:
         percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], col)
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title="step")
-    return layout(fig, "Ioffe & Szegedy's Figure 1, reproduced on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD)")
+    length = f", {steps:,} steps as the paper" if steps else ", a short live run"
+    return layout(fig, f"Ioffe & Szegedy's Figure 1 on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD{length})")
 
 
 def lr_sweep(rows: list[dict]) -> go.Figure:
@@ -133,3 +134,28 @@ def overlay(runs: list[tuple[str, object]]) -> go.Figure:
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     return layout(fig, "This session's runs overlaid (colour: twin; line style: run)" if runs else
                   "Runs overlaid: train a pair, then tick the runs to compare")
+
+
+def forgiving(rows: list[dict]) -> go.Figure:
+    """Each twin's validation accuracy over the same search trials: left, sorted from its best trial to its worst;
+    right, against the trial's learning rate (weight decay, drawn independently, in the hover)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("every trial, best first", "against the learning rate"))
+    for twin in TWINS:
+        mine = sorted((r for r in rows if r["twin"] == twin), key=lambda r: -(r["val_accuracy"] or 0))
+        hover = [f"trial {r['trial']} ({r['origin']}): lr {r['lr']:g}, wd {r['weight_decay']:g}, warm-up "
+                 f"{r['warmup']:g}, smoothing {r['label_smoothing']:g}, shift x{r['bn_bias_lr_scale']:g}, "
+                 f"{r['init']} init: {100 * (r['val_accuracy'] or 0):.1f}%" for r in mine]
+        accs = [r["val_accuracy"] or 0 for r in mine]
+        style = dict(color=COLORS[twin])
+        fig.add_scatter(x=list(range(1, len(mine) + 1)), y=accs, mode="lines+markers", name=TWIN_NAMES[twin],
+                        line=style, hovertext=hover, hoverinfo="text", row=1, col=1)
+        fig.add_scatter(x=[r["lr"] for r in mine], y=accs, mode="markers", name=TWIN_NAMES[twin], showlegend=False,
+                        marker=dict(size=11, **style), hovertext=hover, hoverinfo="text", row=1, col=2)
+    fig.add_hline(y=0.1, line=dict(color="#999", dash="dot"), annotation_text="chance (10%)")
+    fig.update_xaxes(title="trial, sorted by its validation accuracy", dtick=1, row=1, col=1)
+    fig.update_xaxes(type="log", title="learning rate", row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", title="validation accuracy (flip TTA)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=2)
+    return layout(fig, "How forgiving is each twin: the same recipe trials, each twin's validation accuracy")

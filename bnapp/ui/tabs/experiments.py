@@ -34,8 +34,14 @@ def layout(state: ServerState) -> SimpleNamespace:
                 if key == "sweep":
                     e.sweep_lrs = gr.Textbox("0.03 0.1 0.3 1 3", label="Learning rates")
                 e.buttons[key] = gr.Button(button)
-            e.outputs[key] = ([gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)]
-                              if key == "tutorial" else [gr.Plot(show_label=False), gr.Markdown()])
+            if key == "tutorial":
+                e.outputs[key] = [gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)]
+            elif key == "figure1" and (paper := figure1.shipped()) is not None:  # open on the paper-length run
+                fig, record = paper
+                e.outputs[key] = [gr.Plot(figures.figure1(fig.log, fig.points, steps=record["steps"])),
+                                  gr.Markdown(text.figure1_shipped(fig.summary(), record))]
+            else:
+                e.outputs[key] = [gr.Plot(show_label=False), gr.Markdown()]
     return e
 
 

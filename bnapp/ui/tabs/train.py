@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from bnapp.services import UserError, hub_access, training
+from bnapp.services import UserError, hub_access, training, tuning
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS, RECIPES
@@ -32,14 +32,16 @@ def layout(state: ServerState) -> SimpleNamespace:
         gr.Markdown(text.train_intro(limits))
         with gr.Row():
             arch = gr.Dropdown(ARCH_CHOICES, value=start.arch, label="Architecture")
-            recipe = gr.Dropdown(sorted(RECIPES), value=start.recipe, label="Recipe preset")
+            recipe = gr.Dropdown([(text.preset_label(RECIPES[n]), n) for n in sorted(RECIPES)], value=start.recipe,
+                                 label="Recipe preset (whose recipe it is)")
             optimizer = gr.Radio(list(OPTIMIZERS), value=start.optimizer, label="Optimizer")
             placement = gr.Radio(["before", "after"], value=start.placement, label="BN placement (vs ReLU)")
         with gr.Row():
             epochs = gr.Number(start.epochs, label="Epochs", minimum=0.01)
             batch_size = gr.Number(start.batch_size, label="Batch size", precision=0)
             lr = gr.Number(start.lr, label="Learning rate",
-                           info="both twins; weight decay scales with 1/lr, so lr x decay stays the recipe's")
+                           info="both twins; for weights a BN follows the decay scales with 1/lr (lr x decay stays "
+                                "the recipe's), every other weight keeps the recipe's decay")
             train_subset = gr.Number(start.train_subset, label="Training images", precision=0)
             seed = gr.Number(start.seed, label="Seed", precision=0)
             budget = gr.Number(start.budget, label="Time budget, s (0: none; else steps and images fit it)", minimum=0)
@@ -65,6 +67,11 @@ def layout(state: ServerState) -> SimpleNamespace:
             t.runs = gr.CheckboxGroup([], label="Runs to draw together "
                                                 "(each twin keeps its colour; each run its line style)")
             t.overlay = gr.Plot(show_label=False)
+        view = tuning.search_view()
+        if view is not None:
+            with gr.Accordion("How forgiving is each twin? The recipe search behind the cnn-fair pair", open=True):
+                gr.Markdown(text.forgiving(view))
+                gr.Plot(figures.forgiving(view["rows"]), show_label=False)
         t.evolution = gr.Plot(label="Inside the networks while they train", show_label=False)
         t.landscape_plot = gr.Plot(label="Why BN helps: the loss landscape", show_label=False)
         gr.Markdown(text.LANDSCAPE_EXPLAIN)
@@ -113,7 +120,7 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
         recipe: "quick", "fast", "tutorial" or "fig1".
         epochs: epochs over the training images.
         batch_size: images per step.
-        lr: learning rate, both twins (weight decay scales with 1/lr).
+        lr: learning rate, both twins (for weights a BN follows the decay scales with 1/lr; others keep theirs).
         optimizer: "sgd" or "adam".
         placement: BN "before" or "after" the ReLU.
         train_subset: training images (a class-balanced subset).
