@@ -34,13 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs-tried", type=float, nargs="+", default=None,
                    help="with --chosen-by: the epoch counts compared on validation, when that twin also chose the "
                         "runs' epochs")
+    p.add_argument("--search", default=None,
+                   help="the recipe search's table the runs were trained from (train --search): shipped beside them")
     a = p.parse_args(argv)
     if a.epochs_tried and not a.chosen_by:
         p.error("--epochs-tried needs --chosen-by")
     command = "python -m bnapp.seeds " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         records = ship(a.name, [Path(r) for r in a.runs], Path(a.out), load_cifar10(a.data), command, a.chosen_by,
-                       a.epochs_tried)
+                       a.epochs_tried, Path(a.search) if a.search else None)
     except (DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -109,7 +109,7 @@ def test_the_app_opens_on_the_pair_at_the_plain_nets_best_rate_when_shipped():
         return S.ServerState({n: pair(n, "mlp" if n == "mlp" else "cnn") for n in names}, S.Examples(),
                              limits=TrainLimits()).default_pair
 
-    assert opened_on("mlp", "cnn", "cnn-best") == "cnn-best"
+    assert opened_on("mlp", "cnn", "cnn-fair") == "cnn-fair"
     assert opened_on("mlp", "cnn") == "cnn" and opened_on("mlp", "mine") == "mlp"
 
 
@@ -123,3 +123,12 @@ def test_a_pair_whose_json_holds_odd_hyperparameters_still_gets_a_menu_title(mlp
     fine = replace(mlp_pair, metadata={t: m | {"hyperparameters": {"lr": 1e-4, "optimizer": "adam"}}
                                        for t, m in mlp_pair.metadata.items()})
     assert "adam lr 0.0001" in pair_title(fine)
+
+
+def test_a_pair_of_own_recipes_names_each_twins_rate_and_the_trials_each_got(mlp_pair):
+    from bnapp.services.state import pair_title
+
+    own = {"bn": {"lr": 0.1, "optimizer": "sgd"}, "plain": {"lr": 0.03, "optimizer": "sgd"}}
+    pair = replace(mlp_pair, metadata={t: m | {"hyperparameters": own[t], "recipe_choice": {"trials": 8}}
+                                       for t, m in mlp_pair.metadata.items()})
+    assert "sgd lr 0.1 (BN) / 0.03 (plain), 8 trials each" in pair_title(pair)

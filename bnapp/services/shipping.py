@@ -2,6 +2,7 @@
 accuracy and their spread, and how the runs' recipe was chosen (which split, which rule, which command)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from bnapp import TWIN_LABELS, TWINS
@@ -10,6 +11,7 @@ from bnapp.measure.infer import InputSpec
 from bnapp.measure.reports import class_report
 from bnapp.measure.spread import Spread
 from bnapp.services.experiments import TTA_SEEDS
+from bnapp.services.tuning import protocol_path
 from bnapp.store.checkpoints import CheckpointError, load, save
 
 EXPERIMENTS_PROG = "python -m bnapp.experiments"
@@ -100,9 +102,19 @@ def choice_record(chosen_by: str, meta: dict, epochs_tried: list[float] | None =
     ) | epochs
 
 
+def ship_search(table: Path, out: Path, name: str) -> Path:
+    """Copy a recipe search's table and protocol beside the shipped pair (`NAME-search.jsonl`): the record the
+    pair's `recipe_choice` points to and the "how forgiving" view reads."""
+    shipped = out / f"{name}-search.jsonl"
+    shutil.copyfile(table, shipped)
+    shutil.copyfile(protocol_path(table), protocol_path(shipped))
+    return shipped
+
+
 def ship(name: str, runs: list[Path], out: Path, data, command: str, chosen_by: str | None = None,
-         epochs_tried: list[float] | None = None) -> dict[str, dict]:
-    """Measure every seed of both twins, write the first run to `out` with the seeds' record; returns it."""
+         epochs_tried: list[float] | None = None, search: Path | None = None) -> dict[str, dict]:
+    """Measure every seed of both twins, write the first run to `out` with the seeds' record; returns it.
+    With `search`, the table that chose each twin's recipe ships beside it and the records point to it."""
     measured: dict[str, list[tuple[object, dict]]] = {t: [] for t in TWINS}
     for run in runs:
         for twin in TWINS:
@@ -120,5 +132,10 @@ def ship(name: str, runs: list[Path], out: Path, data, command: str, chosen_by: 
         model, meta = measured[twin][0]
         records[twin] = seeds_record([m for _, m in measured[twin]])
         choice = {"choice": choice_record(chosen_by, meta, epochs_tried)} if chosen_by else {}
+        if search is not None:
+            if "recipe_choice" not in meta:
+                raise CheckpointError("--search: the runs were not trained from a search (train --search)")
+            shipped = ship_search(search, out, name)
+            choice = {"recipe_choice": meta["recipe_choice"] | dict(table=f"{out.name}/{shipped.name}")}
         save(model, meta | {"seeds": records[twin]} | choice, out / f"{name}-{twin}")
     return records

@@ -14,6 +14,7 @@ from bnapp import TWIN_LABELS, TWINS
 from bnapp.data.cifar10 import Cifar10, load_cifar10, load_test_set
 from bnapp.data.images import Examples
 from bnapp.measure.spread import Spread
+from bnapp.nets.models import ModelConfig
 from bnapp.services import UserError
 from bnapp.services.hub_access import HubAccess
 from bnapp.services.run_line import RunLine
@@ -26,13 +27,13 @@ from bnapp.training.limits import TrainLimits
 from bnapp.training.runs import PairResult, save_run
 
 MAX_SESSION_PAIRS = 8  # trained here or loaded from the Hub, per browser session
-# The app opens on the fairest comparison shipped: both twins at a rate where the plain net trains well.
-DEFAULT_PAIRS = ("cnn-best", "cnn")
+# The app opens on the fair comparison: each twin at its own best recipe, chosen by one protocol.
+DEFAULT_PAIRS = ("cnn-fair", "cnn")
 ARCH_NAMES = {"mlp": "Tutorial MLP (Linear + BatchNorm1d)", "cnn": "CNN (Conv + BN2d)",
               "fig1": "Figure 1 MLP (3 x 100 sigmoid)"}
 PAIR_PURPOSES = {"mlp": "the tutorial's recipe",  # the shipped pairs: why each is there
-                 "cnn": "a rate only BN tolerates (BN's best rate and length on validation)",
-                 "cnn-best": "the plain net's best rate on validation"}
+                 "cnn": "both twins at BN's recipe (made for the BN twin): a rate only BN tolerates",
+                 "cnn-fair": "each twin at its own best recipe"}
 
 
 @dataclass
@@ -199,10 +200,19 @@ def pair_title(pair: Pair) -> str:
     """What the pair is, the rate it was trained at (from its checkpoint) and what it scores: mean +- sd over
     seeds where it was trained with several (`bnapp.seeds`), else the one seed's accuracy, said as such."""
     meta = pair.metadata["bn"]
-    hp = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
-    lr, optimizer = hp.get("lr"), hp.get("optimizer")  # a Hub checkpoint's JSON may hold anything here
+    hp = {t: pair.metadata[t].get("hyperparameters") for t in TWINS}
+    hp = {t: h if isinstance(h, dict) else {} for t, h in hp.items()}  # a Hub checkpoint's JSON may hold anything
+    lr, optimizer = hp["bn"].get("lr"), hp["bn"].get("optimizer")
     rate = f", {optimizer} lr {lr:g}" if isinstance(lr, (int, float)) and isinstance(optimizer, str) else ""
+    if rate and hp["plain"].get("lr") != lr and isinstance(hp["plain"].get("lr"), (int, float)):
+        rate = f", {optimizer} lr {lr:g} (BN) / {hp['plain']['lr']:g} (plain)"
+    choice = meta.get("recipe_choice") if isinstance(meta.get("recipe_choice"), dict) else {}
+    if isinstance(choice.get("trials"), int):  # each twin's recipe from one search: say how many trials each
+        rate += f", {choice['trials']} trials each"
+    widths = meta.get("widths")
     name = ARCH_NAMES.get(meta["arch"], meta["arch"].upper())
+    if meta["arch"] == "cnn" and isinstance(widths, list) and tuple(widths) != ModelConfig.widths:
+        name += f" {'-'.join(map(str, widths))}"
     base = (f"{name} pair '{pair.name}' from the Hub{rate}" if pair.origin == "hub" else
             f"{name}{rate}: {PAIR_PURPOSES[pair.name]}" if pair.name in PAIR_PURPOSES else
             f"{name} pair '{pair.name}'{rate}")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from bnapp.services import hub_access
+from bnapp.services import fairness, hub_access
 from bnapp.services.state import ServerState, Session, pair_choices
 from bnapp.store import hub
 from bnapp.ui import text
@@ -25,6 +25,8 @@ def layout(state: ServerState) -> SimpleNamespace:
         h.copied = gr.Textbox(label="Link to this view (copied)", scale=1, interactive=False, max_lines=1)
         if state.hub_access.sign_in:  # a Space with OAuth: each visitor acts on the Hub as themselves
             gr.LoginButton(scale=0, min_width=200)
+    if (gap := fairness.shipped_gap(state.pairs)) is not None:
+        gr.Markdown(text.fair_gap(gap))
     h.link_note = gr.Markdown()
     with gr.Accordion("Load a pair from the Hugging Face Hub", open=False):
         with gr.Row():

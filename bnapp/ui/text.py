@@ -199,3 +199,28 @@ def figure1_shipped(summary: str, record: dict) -> str:
             f"test accuracy BN {100 * acc['bn']['mean']:.1f}% +- {100 * acc['bn']['sd']:.1f}, plain "
             f"{100 * acc['plain']['mean']:.1f}% +- {100 * acc['plain']['sd']:.1f} ({record['figure']['test_images']:,} "
             "test images, no TTA).")
+
+
+def fair_gap(gap) -> str:
+    """Under the pair menu: the fair pair's gap with its spread, and what BN buys on the same runs."""
+    a, d, f = gap.accuracy, gap.difference, gap.forgiveness
+    verdict = "beyond the seeds' spread" if d.differs else "within the seeds' spread"
+
+    def near(t: str) -> str:
+        lo, hi = f[t]["lr_range"]
+        rates = f"lr {lo:g}" if lo == hi else f"lr {lo:g} to {hi:g}"
+        return f"{f[t]['near_best']} of its {f[t]['trials']} trials ({rates})"
+
+    def reached(t: str, other: str) -> str:
+        step = gap.reach[t]
+        return (f"the {TWIN_LABELS[t]} twin never reached the {TWIN_LABELS[other]} twin's final accuracy in its "
+                f"{gap.steps:,} steps" if step is None else
+                f"the {TWIN_LABELS[t]} twin reached the {TWIN_LABELS[other]} twin's final accuracy by step {step:,.0f}")
+
+    return (f"**`cnn-fair`, the pair the app opens on: each twin at its own best recipe**, chosen by one search on a "
+            f"validation split with the same {f['bn']['trials']} trials for both (Train tab: *How forgiving is each "
+            f"twin?*). Over {gap.seeds} seeds, test accuracy BN {a['bn'].percent(2)}, plain {a['plain'].percent(2)}: "
+            f"BN minus plain {100 * d.difference:+.2f} points +- {100 * d.half_width:.2f} (95%, paired by seed), "
+            f"{verdict}. What BN buys, on the same runs: it came within 1 point of its best in {near('bn')}, the "
+            f"plain twin in {near('plain')}; {reached('bn', 'plain')} of {gap.steps:,} (seed 0, no TTA), and "
+            f"{reached('plain', 'bn')}. The `cnn` pair is the other question: both twins at BN's recipe.")

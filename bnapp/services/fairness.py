@@ -1,0 +1,50 @@
+"""What the fair pair shows: the gap between two twins each at its own best recipe, with its spread, and what
+BN buys measured on the same runs (how many search trials came near each twin's best and at which rates, and
+the steps each twin needed to reach the other's final accuracy)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnapp import TWINS
+from bnapp.measure.spread import Paired, Spread, paired
+from bnapp.services import tuning
+from bnapp.services.speedup import first_crossing
+from bnapp.store.pairs import Pair
+
+FAIR_PAIR = "cnn-fair"
+
+
+@dataclass(frozen=True)
+class FairGap:
+    accuracy: dict[str, Spread]  # per twin, over seeds (fp32, the shipped protocol)
+    difference: Paired  # BN minus plain, paired by seed
+    forgiveness: dict[str, dict]  # per twin, over the search's trials (`tuning.forgiveness`)
+    reach: dict[str, float | None]  # per twin: the step its curve first reached the other's final accuracy
+    steps: int  # of each final run
+    seeds: int
+
+
+def fair_gap(pair: Pair, rows: list[dict]) -> FairGap:
+    """The gap and what BN buys, from the pair's seed records and its search table."""
+    seeds = {t: pair.metadata[t]["seeds"] for t in TWINS}
+    acc = {t: seeds[t]["test_accuracy"]["fp32"] for t in TWINS}
+    history = {t: pair.metadata[t]["history"] for t in TWINS}  # the shipped seed's, one point per epoch
+    steps = pair.metadata["bn"]["steps"]
+    per_epoch = steps / max(1, len(history["bn"]))
+    curve = {t: ([round(per_epoch * (i + 1)) for i in range(len(history[t]))], [h["test_acc"] for h in history[t]])
+             for t in TWINS}
+    reach = {}
+    for t, other in (("bn", "plain"), ("plain", "bn")):
+        target = curve[other][1][-1]
+        reach[t] = first_crossing(*curve[t], target)[0]
+    return FairGap({t: Spread.of(acc[t]) for t in TWINS}, paired(acc["bn"], acc["plain"]),
+                   {t: tuning.forgiveness(rows, t) for t in TWINS}, reach, steps, len(acc["bn"]))
+
+
+def shipped_gap(pairs: dict[str, Pair]) -> FairGap | None:
+    """The fair pair's gap, when the pair and its search table are shipped."""
+    rows = tuning.read_rows(tuning.SHIPPED_SEARCH)
+    pair = pairs.get(FAIR_PAIR)
+    if pair is None or not rows or not all("seeds" in pair.metadata[t] for t in TWINS):
+        return None
+    return fair_gap(pair, rows)
