@@ -47,3 +47,20 @@ def test_figure1_streams_accuracy_and_percentiles_for_both_twins(synthetic_npz):
     assert last.done and last.points[0][0] == 0 and {s for s, _ in last.points[1:]} <= set(last.log.eval_steps)
     assert all(set(p) == {"bn", "plain"} and p["bn"]["unit"] == "layer3" for _, p in last.points)
     assert "with BN" in last.summary()
+
+
+def test_figure1_summarises_the_drift_of_every_unit_and_names_each_twin():
+    from bnapp.services.figure1 import Figure1
+    from bnapp.services.training import RunLog
+
+    def point(shift_bn: float, shift_plain: float) -> dict:
+        return {t: dict(act_input={15: -1.0, 50: 0.0, 85: 1.0}, medians=[u * 0.01 + s for u in range(100)])
+                for t, s in (("bn", shift_bn), ("plain", shift_plain))}
+
+    fig = Figure1(RunLog(), [(0, point(0.0, 0.0)), (100, point(0.1, 2.0))], done=True)
+    fig.points[1][1]["bn"]["medians"][0] += 10  # one unit alone moving far: the mean over all 100 shows it, barely
+    assert fig.drift()["bn"] == pytest.approx(0.1 + 10 / 100) and fig.drift()["plain"] == pytest.approx(2.0)
+    text = fig.summary()
+    assert "all 100 sigmoids" in text and "0.20 in the BN twin (blue)" in text and "2.00 in the plain twin" in text
+    again = Figure1.from_dict(fig.to_dict())
+    assert again.drift() == fig.drift() and again.points[1][1]["bn"]["act_input"][85] == 1.0

@@ -88,3 +88,16 @@ def test_a_search_gives_both_twins_every_trial_resumes_and_ships_each_twin_its_b
     cfg = tuning.final_config(fake, seed=0)
     assert cfg.recipe.lr == chosen[1].values["lr"] and cfg.recipe_for("plain").lr == chosen[2].values["lr"]
     assert tuning.forgiveness(fake, "bn")["near_best"] == 1
+
+
+def test_figure1s_small_gaussian_init_reaches_every_weight_of_both_twins_alike():
+    from bnapp.nets.models import GAUSSIAN_SD
+
+    pair = build_pair("fig1")
+    for model in pair.values():
+        apply_init(model, RECIPES["fig1"].init, seed=0)
+    for name in ("layer1.linear.weight", "layer3.linear.weight", "out.weight"):
+        w = dict(pair["bn"].named_parameters())[name]
+        assert w.std().item() == pytest.approx(GAUSSIAN_SD, rel=0.05), name
+        assert torch.equal(w, dict(pair["plain"].named_parameters())[name])
+    assert pair["plain"].layer1.linear.bias.abs().sum() == 0

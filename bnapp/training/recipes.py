@@ -84,8 +84,9 @@ RECIPES: dict[str, Recipe] = {
         weight_decay=1.33e-3, bn_bias_lr_scale=64, freeze_bn_weight=True, bn_momentum=0.4,
         label_smoothing=0.2, schedule="triangle", translate=2, flip=True, standardize=True,
         lookahead=True, tta="flip-shift", description="Speed-run CNN recipe (airbench-style), ~10 epochs."),
-    # Ioffe & Szegedy's Figure 1 setting (batch 60, plain SGD). lr 1.0: the plain twin's best accuracy on
-    # 5,000 held-out training images among 0.1, 0.3, 1, 3 (35.8%; docs/science.md).
+    # Ioffe & Szegedy's Figure 1 setting (batch 60, plain SGD, small Gaussian weights). lr 1.0: the plain twin's
+    # best accuracy on 5,000 held-out training images after the paper's 50,000 steps, among 0.3, 1, 3 (45.6%;
+    # docs/science.md).
     "fig1": Recipe(
         "fig1", "fig1", "plain", optimizer="sgd", lr=1.0, batch_size=60, epochs=3, momentum=0.0, standardize=True,
         init="gaussian",
