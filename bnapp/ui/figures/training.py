@@ -50,7 +50,7 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
     return layout(fig, title)
 
 
-def figure1(log, points: list[tuple[int, dict]], steps: int = 0) -> go.Figure:
+def figure1(log, points: list[tuple[int, dict]], run_steps: int = 0) -> go.Figure:
     """Ioffe & Szegedy (2015), Figure 1 on CIFAR-10: (a) test accuracy against steps, both nets; (b, c)
     the 15th/50th/85th percentiles of one last-hidden-layer sigmoid's input, without and with BN."""
     from plotly.subplots import make_subplots
@@ -66,7 +66,7 @@ def figure1(log, points: list[tuple[int, dict]], steps: int = 0) -> go.Figure:
         percentile_lines(fig, steps, [pt[twin]["act_input"] for _, pt in points], COLORS[twin], col)
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title="step")
-    length = f", {steps:,} steps as the paper" if steps else ", a short live run"
+    length = f", {run_steps:,} steps as the paper" if run_steps else ", a short live run"
     return layout(fig, f"Ioffe & Szegedy's Figure 1 on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD{length})")
 
 
