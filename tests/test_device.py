@@ -52,8 +52,8 @@ def on_meta(monkeypatch):
     """Inside the stand-in; the engine's optimizer unfused (meta has no fused kernels, CUDA and CPU do)."""
     build = engine.pair_optimizer
 
-    def unfused(models, recipe):
-        optimizer = build(models, recipe)
+    def unfused(models):
+        optimizer = build(models)
         for group in optimizer.param_groups:
             group["fused"], group["foreach"] = False, True
         return optimizer
