@@ -72,7 +72,7 @@ def test_stop_clicked_while_the_machine_is_measured_stops_the_run(synthetic_npz,
 
     def plan_then_click_stop(*args, **kwargs):
         planned = real_plan(*args, **kwargs)
-        assert "No run is training yet" in training.stop(session)
+        assert "Stopping" in training.stop(session)
         return planned
 
     monkeypatch.setattr(training, "plan_run", plan_then_click_stop)
@@ -81,5 +81,5 @@ def test_stop_clicked_while_the_machine_is_measured_stops_the_run(synthetic_npz,
     final = list(train_live(state, session, cfg, seconds))[-1]
     meta = session.pairs[final.pair_name].metadata["bn"]
     assert meta["stopped_early"] and meta["steps"] <= 1
-    assert not session.stop_asked  # the next run starts afresh
+    assert not session.stop.is_set()  # the next run starts afresh
     session.close()

@@ -44,7 +44,7 @@ def test_a_failed_save_says_so_and_the_session_ends_its_run(server_state, monkey
     session = S.Session()
     with pytest.raises(UserError, match="Could not write the run's checkpoint files"):
         list(training.train_live(server_state, session, tiny_mlp_cfg()))
-    assert session.trainer is None and session.pairs == {}
+    assert not session.running and session.pairs == {}
 
 
 def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_step(server_state, monkeypatch):

@@ -107,7 +107,7 @@ def test_in_line_shows_the_wait_refuses_a_second_run_and_gives_the_place_back(mo
     other = line.join(frozenset({"session:other"}), "a run", 40)
     waiting = handler(session, 25.0, req("me"))
     next(waiting)
-    session.stop_asked = True  # Stop, pressed while waiting
+    session.stop.set()  # Stop, pressed while waiting
     assert "Stopped while waiting" in list(waiting)[-1][1]
     mine = handler(Session(), 1.0, req("me"))
     next(mine)

@@ -17,7 +17,6 @@ from bnapp.store import hub
 from bnapp.store.checkpoints import base_metadata
 from bnapp.store.pairs import Pair
 from bnapp.training import runs
-from bnapp.training.engine import PairTrainer
 from bnapp.training.limits import TrainLimits
 from bnapp.training.recipes import RECIPES, TrainConfig
 
@@ -57,7 +56,7 @@ def tiny_config(epochs: float) -> TrainConfig:
     return TrainConfig("mlp", replace(RECIPES["tutorial"], epochs=epochs, batch_size=32, lr=1e-3, log_every=0))
 
 
-def test_leaving_stops_the_run_and_deletes_the_sessions_files(synthetic_npz):
+def test_leaving_stops_the_run_and_deletes_the_sessions_files(synthetic_npz, monkeypatch):
     data, session = load_cifar10(synthetic_npz), Session()
     name, files = session.save_run(runs.train_pair(tiny_config(1), data), "mlp")  # a finished run, saved
     assert name == "run1-mlp" and name in session.pairs and all(f.exists() for f in files)
@@ -65,24 +64,36 @@ def test_leaving_stops_the_run_and_deletes_the_sessions_files(synthetic_npz):
     assert all(folder in f.parents for f in files)
 
     # A second run in progress, held between two steps until the visitor has left.
+    from bnapp.services import training
+
     at_step, go = threading.Event(), threading.Event()
 
-    def between_steps():
+    def held(*_args, **_kwargs):
         at_step.set()
         assert go.wait(30)
+        return 0.0
 
-    session.trainer = trainer = PairTrainer(tiny_config(20), data, between_steps=between_steps)  # 160 steps
-    events: list = []
-    worker = threading.Thread(target=lambda: events.extend(trainer.run()), daemon=True)
-    worker.start()
+    monkeypatch.setattr(training.sharing.cores, "wait_for_interactive", held)
+    monkeypatch.setattr(ServerState, "dataset", lambda self: data)
+    state = ServerState(pairs={}, examples=None, limits=TrainLimits())
+    updates: list = []
+
+    def train() -> None:  # 160 steps
+        with pytest.raises(UserError, match="session has ended; its run was not saved"):
+            for update in training.train_live(state, session, tiny_config(20)):
+                updates.append(update)
+
+    run = threading.Thread(target=train, daemon=True)
+    run.start()
     assert at_step.wait(30)
     session.close()
     go.set()
-    worker.join(timeout=60)
-    assert not worker.is_alive()
-    assert events[-1].kind == "done" and events[-1].stopped and trainer.stopped_early
-    assert trainer.step == 1 < trainer.total_steps  # it stopped after the step it was about to take
-    assert not folder.exists()
+    run.join(timeout=60)
+    assert not run.is_alive()
+    done = [u.event for u in updates if u.event.kind == "done"]
+    assert done and done[-1].stopped and done[-1].step == 1  # it stopped after the step it was about to take
+    assert not folder.exists() and list(session.pairs) == ["run1-mlp"]  # nothing saved after the visitor left
+    assert not session.stop.is_set() and not session.stop.path.exists()
 
 
 def test_a_session_with_nothing_to_clean_up_closes_quietly():

@@ -30,11 +30,14 @@ TRAINING = {"train", "lr_sweep", "placement", "figure1", "noisy_bn", "tutorial_t
 
 
 def gpu_events() -> dict[str, tuple[str, int]]:
+    """Event -> (the function its ZeroGPU call runs, the seconds it asks for at most): an experiment's whole
+    handler; for Train, its run's training (`services.training.run_events`)."""
     from bnapp.ui.events import GPU_CALLS
 
     limits = TrainLimits(max_seconds=MAX_SECONDS)
     assert set(GPU_CALLS) == TRAINING
-    return {name: (EVENT_HANDLERS[name], GPU_CALLS[name].duration(limits)) for name in TRAINING}
+    return {name: ("run_events" if name == "train" else EVENT_HANDLERS[name], GPU_CALLS[name].duration(limits))
+            for name in TRAINING}
 
 
 def innermost(fn):
@@ -128,14 +131,19 @@ real_gpu = spaces.GPU
 def recording_gpu(*args, **kwargs):
     decorate = real_gpu(*args, **kwargs)
     def wrap(fn):
-        wrapped = decorate(fn)
+        wrapped, inner = decorate(fn), fn
+        while hasattr(inner, "__wrapped__"):
+            inner = inner.__wrapped__
         duration = kwargs.get("duration")
-        asked[id(wrapped)] = duration() if callable(duration) else duration  # called bare: the longest it asks
+        # called bare: the longest it asks
+        asked[id(wrapped)] = (inner.__name__, duration() if callable(duration) else duration)
         return wrapped
     return wrap
 
 spaces.GPU = recording_gpu
-from bnapp.services.state import Session
+from bnapp.services import training
+from bnapp.system.sharing import StopFlag
+from bnapp.training.limits import TrainLimits
 from bnapp.ui import build_app
 
 events = {}
@@ -150,19 +158,17 @@ for f in build_app(checkpoints, examples).fns.values():
         fn = getattr(fn, "__wrapped__", None)
     gpu = next((g for g in chain if id(g) in asked), None)  # what spaces.GPU returned (wrappers copy its attributes)
     handler = chain[-1].__name__  # the handler itself, under all its wrappers
-    # What spaces hands its forked GPU worker on each call: the call's inputs, pickled (ForkingPickler);
-    # a session in the middle of a run included.
-    busy = Session()
-    busy.trainer = lambda: None
-    try:
-        ForkingPickler.dumps(((busy,), {}))
-        handoff = None
-    except Exception as e:
-        handoff = f"{type(e).__name__}: {e}"
     key = f"({handler})" if f.api_name == "false" or f.api_name.startswith("false_") else f.api_name
-    events[key] = dict(zerogpu=gpu is not None, handler=handler, duration=asked.get(id(gpu)), handoff=handoff,
-                       line_outside_gpu=gpu is None or chain.index(gpu) > 0)
-print("RESULT " + json.dumps(dict(first_imports=first_imports, events=events)))
+    events[key] = dict(handler=handler, gpu=asked.get(id(gpu)), line_outside_gpu=gpu is None or chain.index(gpu) > 0)
+# What spaces hands its forked GPU worker on each call of the run's training: its inputs, pickled (ForkingPickler).
+cfg, seconds = training.browser_config(TrainLimits(), training.preset("quick"))
+try:
+    ForkingPickler.dumps(((StopFlag(), cfg, seconds, True), {}))
+    handoff = None
+except Exception as e:
+    handoff = f"{type(e).__name__}: {e}"
+print("RESULT " + json.dumps(dict(first_imports=first_imports, events=events, gpu_functions=list(asked.values()),
+                                 handoff=handoff)))
 '''
 
 
@@ -187,21 +193,22 @@ def test_on_zero_gpu_app_py_imports_spaces_before_torch(zero_gpu_start):
 
 
 @pytest.mark.e2e
-def test_on_zero_gpu_each_gpu_event_is_wrapped_by_spaces_with_its_duration(zero_gpu_start):
-    events = zero_gpu_start["events"]
-    wrapped = {name: (e["handler"], e["duration"]) for name, e in events.items() if e["zerogpu"]}
-    assert wrapped == gpu_events()
+def test_on_zero_gpu_each_gpu_call_is_wrapped_by_spaces_with_its_duration(zero_gpu_start):
+    events, expected = zero_gpu_start["events"], gpu_events()
+    assert sorted(map(tuple, zero_gpu_start["gpu_functions"])) == sorted(expected.values())
+    # the experiments are GPU calls as a whole; Train's handler stays in the server and calls its run's GPU call
+    wrapped = {name: tuple(e["gpu"]) for name, e in events.items() if e["gpu"]}
+    assert wrapped == {name: call for name, call in expected.items() if name != "train"}
+    assert events["train"]["handler"] == "train_run" and events["train"]["gpu"] is None
     # predictions, activations and the test-time views run on the Space's CPU; the rest does no heavy work
     assert set(events) - set(wrapped) >= {"stop", "load_hub", "push", *(set(EVENT_HANDLERS) - TRAINING)}
-    in_line = {"train", "lr_sweep", "placement", "figure1", "noisy_bn", "tutorial_table"}
-    # no quota spent waiting
-    assert {name for name, e in events.items() if e["line_outside_gpu"] and e["zerogpu"]} == in_line
+    # no quota spent waiting in the run line
+    assert all(e["line_outside_gpu"] for e in events.values())
 
 
 @pytest.mark.e2e
-def test_on_zero_gpu_every_call_can_be_handed_to_the_gpu_worker(zero_gpu_start):
-    wrapped = {name: e for name, e in zero_gpu_start["events"].items() if e["zerogpu"]}
-    assert wrapped and {name: e["handoff"] for name, e in wrapped.items() if e["handoff"]} == {}
+def test_on_zero_gpu_a_runs_training_call_can_be_handed_to_the_gpu_worker(zero_gpu_start):
+    assert zero_gpu_start["handoff"] is None
 
 
 # -- sharing the cores: waits are checked against events, with bounds far from what a working CoreShare takes

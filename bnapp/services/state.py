@@ -22,7 +22,7 @@ from bnapp.services.testtime import ImagePool
 from bnapp.store.pairs import Pair, load_hub_pairs, load_pairs
 from bnapp.system import machine
 from bnapp.system.precision import prediction_precision
-from bnapp.training.engine import PairTrainer
+from bnapp.system.sharing import StopFlag
 from bnapp.training.limits import TrainLimits
 from bnapp.training.runs import PairResult, save_run
 
@@ -132,12 +132,13 @@ class RunRecord:
 
 @dataclass
 class Session:
-    """One browser session: the pairs trained or loaded here, the run in progress (for Stop), the
+    """One browser session: the pairs trained or loaded here, whether a run is in progress and its Stop, the
     folder its runs are saved in, and the last finished run (for pushing to the Hub)."""
 
     pairs: dict[str, Pair] = field(default_factory=dict)
-    trainer: PairTrainer | None = None
-    stop_asked: bool = False  # Stop clicked: also honoured by a run still measuring the machine
+    running: bool = False
+    stop: StopFlag = field(default_factory=StopFlag)  # also honoured by a run waiting in line or measuring
+    closed: bool = False  # the visitor left: their files are gone and nothing more is saved
     folder: Path | None = None
     runs: int = 0
     finished: list[RunRecord] = field(default_factory=list)  # this session's runs, oldest first, for overlays
@@ -146,11 +147,6 @@ class Session:
     def record(self, run: RunRecord) -> None:
         """Keep a finished run's curves for the overlay view (the newest MAX_SESSION_PAIRS)."""
         self.finished = [*self.finished, run][-MAX_SESSION_PAIRS:]
-
-    def __getstate__(self) -> dict:
-        """A copy (ZeroGPU pickles each call's inputs into its GPU worker) leaves the run in progress with
-        the server process: a trainer holds threads' callbacks and cannot travel."""
-        return {**self.__dict__, "trainer": None}
 
     def add_pair(self, pair: Pair) -> None:
         """Newest last; past MAX_SESSION_PAIRS the oldest is forgotten."""
@@ -161,6 +157,8 @@ class Session:
 
     def save_run(self, result: PairResult, arch: str) -> tuple[str, list[Path]]:
         """Save a finished run in this session's folder and offer it as a pair; returns (name, files)."""
+        if self.closed:
+            raise UserError("This browser session has ended; its run was not saved.")
         self.runs += 1
         name = f"run{self.runs}-{arch}"
         if self.folder is None:
@@ -173,8 +171,9 @@ class Session:
 
     def close(self) -> None:
         """The visitor left: stop their run and delete their files."""
-        if self.trainer is not None:
-            self.trainer.stop()
+        self.closed = True
+        if self.running:
+            self.stop.set()  # the run clears it as it ends
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 

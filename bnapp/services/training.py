@@ -1,13 +1,16 @@
 """A live training run for the app: config -> trainer -> background thread -> save -> the pair in the menu.
 
-`train_live` yields a `LiveUpdate` per engine event; the UI turns each into figures and text. The
+`run_events` trains (on a ZeroGPU Space, in the GPU worker) and yields plain data; `train_live`, in the
+server, turns it into a `LiveUpdate` per engine event for the UI, saves the run and offers its pair. The
 run shares the cores with people's requests: it steps on a lowest-priority thread and waits between
 steps while a request is in flight (`sharing.cores`).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,11 +20,12 @@ from bnapp.services.budget import Plan, plan_run
 from bnapp.services.probes import describe_landscape, probe_for
 from bnapp.services.speedup import steps_to_accuracy
 from bnapp.services.state import RunRecord, ServerState, Session
-from bnapp.system import sharing
+from bnapp.system import machine, sharing
+from bnapp.system.sharing import StopFlag
 from bnapp.training.engine import PairTrainer, Progress
 from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TrainConfig
-from bnapp.training.runs import finish
+from bnapp.training.runs import PairResult, finish
 
 MAX_YIELD_PER_STEP = 5.0  # s a step waits for interactive requests in flight (see sharing.CoreShare)
 QUICK_SUBSET = 6000  # training images of the quick preset
@@ -101,9 +105,10 @@ def browser_config(limits: TrainLimits, s: TrainSettings) -> tuple[TrainConfig, 
     return (replace(cfg, max_seconds=seconds) if seconds else cfg), seconds
 
 
-def run_summary(meta: dict[str, dict], log: RunLog, seconds: float, stopped: bool) -> str:
+def run_summary(meta: dict[str, dict], log: RunLog, end: RunEnd) -> str:
     acc = {t: meta[t]["test_accuracy"] for t in TWINS}
-    lines = [f"**{'Stopped early; partial result' if stopped else 'Done'}** in {seconds:.0f} s. Final test accuracy: "
+    lines = [f"**{'Stopped early; partial result' if end.stopped else 'Done'}** in {end.seconds:.0f} s on "
+             f"{end.trained_on}. Final test accuracy: "
              f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
              f"({meta['bn']['test_images']} test images, predicted in "
              f"{meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
@@ -133,60 +138,102 @@ class LiveUpdate:
     summary: str = ""
 
 
-def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0,
-               with_landscape: bool = False) -> Iterator[LiveUpdate]:
-    """Train both twins on a background thread, yielding updates; at the end the run is saved in the
-    session's folder and offered as a pair. With a `budget` (s), the steps and images are first chosen
-    to fit it (`budget.plan_run`, which times the landscape measurements too). Closing the iterator
-    stops the run."""
-    data, unit = state.dataset(), PROBE_UNIT[cfg.arch]
-    probe = probe_for(cfg, data, unit, with_landscape=with_landscape)
+@dataclass
+class RunEnd:
+    """A run's last word, as it leaves the process that trained it (a ZeroGPU worker too): the twins with
+    their metadata, on the CPU, the device it trained on, and what its time budget planned."""
+
+    result: PairResult
+    seconds: float
+    stopped: bool
+    trained_on: str  # the GPU's or the CPU's name, read where it trained
+    plan: str = ""
+
+
+RunEvents = Callable[[StopFlag, TrainConfig, float, bool], Iterator[Progress | RunEnd]]
+
+
+def run_events(state: ServerState, stop: StopFlag, cfg: TrainConfig, budget: float = 0,
+               with_landscape: bool = False) -> Iterator[Progress | RunEnd]:
+    """Train both twins where the training is done -- on a ZeroGPU Space, the GPU worker, a fork of the server
+    (`ui.events.on_gpu`) -- yielding each engine event and last a `RunEnd`: only data that can travel back.
+    With a `budget` (s) the steps and images are first chosen to fit it on this hardware (`budget.plan_run`,
+    which times the landscape measurements too). The run ends between steps once `stop` is set, from any
+    process, and keeps what it has; closing the iterator stops it too."""
+    data = state.dataset()
+    probe = probe_for(cfg, data, PROBE_UNIT[cfg.arch], with_landscape=with_landscape)
     plan: Plan | None = None
+    trainer: PairTrainer | None = None
+
+    def between_steps() -> None:
+        sharing.cores.wait_for_interactive(MAX_YIELD_PER_STEP)
+        if stop.is_set():  # after the wait: a Stop clicked during it counts at once
+            trainer.stop()
 
     def run() -> Iterator[Progress]:  # on the background thread: the measurement too yields to requests
-        nonlocal cfg, plan
+        nonlocal cfg, plan, trainer
         if budget:
             cfg, plan = plan_run(cfg, data, budget, state.limits.max_train_subset, probe)
-        session.trainer = PairTrainer(cfg, data,
-                                      between_steps=lambda: sharing.cores.wait_for_interactive(MAX_YIELD_PER_STEP),
-                                      probe=probe)
-        if session.stop_asked:  # Stop was clicked while the machine was being measured
-            session.trainer.stop()
-        yield from session.trainer.run()
+        trainer = PairTrainer(cfg, data, between_steps=between_steps, probe=probe)
+        if stop.is_set():  # Stop was clicked while the machine was being measured
+            trainer.stop()
+        yield from trainer.run()
 
-    def stop() -> None:
-        if session.trainer is not None:
-            session.trainer.stop()
+    def end() -> None:
+        if trainer is not None:
+            trainer.stop()
 
-    log, points, lines = RunLog(), [], []
-    session.stop_asked = False
+    yield from sharing.in_background(run(), stop=end)
+    result = finish(trainer, command=cli_command(cfg))
+    for model in result.models.values():
+        model.cpu()
+    yield RunEnd(result, trainer.seconds, trainer.stopped_early, machine.device_name(trainer.device),
+                 plan.describe() if plan is not None else "")
+
+
+def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0,
+               with_landscape: bool = False, events: RunEvents | None = None) -> Iterator[LiveUpdate]:
+    """A live run for the session, in the server process: `events` (`run_events` with the state bound, or its
+    ZeroGPU call) trains, and here its events become `LiveUpdate`s, the finished run is saved in the session's
+    folder and offered as a pair. Stop reaches the run through `session.stop`; closing the iterator stops it."""
+    events = events or functools.partial(run_events, state)
+    unit = PROBE_UNIT[cfg.arch]
+    log, points, lines, end, ev = RunLog(), [], [], None, None
+    session.running = True
     try:
-        for ev in sharing.in_background(run(), stop=stop):
-            log.add(ev)
-            if ev.probe is not None:
-                points.append((ev.step, ev.probe.evolution))
-                if ev.probe.landscape is not None:
-                    lines.append((ev.step, {t: v.to_dict() for t, v in ev.probe.landscape.items()}))
-            label = "stopping" if session.trainer.stopping else ("evaluating" if ev.kind == "done" else "training")
-            yield LiveUpdate(ev, log, points, lines, unit, label, evaluated=ev.probe is not None)
-        trainer = session.trainer
-        result = finish(trainer, command=cli_command(cfg))
+        with contextlib.closing(events(session.stop, cfg, budget, with_landscape)) as stream:
+            for item in stream:
+                if isinstance(item, RunEnd):
+                    end = item  # the stream still runs to its end: a ZeroGPU call then hands its GPU back
+                    continue
+                ev = item
+                log.add(ev)
+                if ev.probe is not None:
+                    points.append((ev.step, ev.probe.evolution))
+                    if ev.probe.landscape is not None:
+                        lines.append((ev.step, {t: v.to_dict() for t, v in ev.probe.landscape.items()}))
+                label = "stopping" if session.stop.is_set() else ("evaluating" if ev.kind == "done" else "training")
+                yield LiveUpdate(ev, log, points, lines, unit, label, evaluated=ev.probe is not None)
+        if end is None or ev is None:
+            raise RuntimeError("the training run ended without its result")
+        for model in end.result.models.values():
+            model.to(machine.device())
         try:
-            name, files = session.save_run(result, cfg.arch)
-            session.record(run_record(name, cfg, result.metadata, log))
+            name, files = session.save_run(end.result, cfg.arch)
+            session.record(run_record(name, cfg, end.result.metadata, log))
         except OSError as e:
             raise UserError(f"Could not write the run's checkpoint files: {e}") from None
-        summary = run_summary(result.metadata, log, trainer.seconds, trainer.stopped_early)
-        if plan is not None:
-            summary += f"  \nTime budget: {plan.describe()}."
+        summary = run_summary(end.result.metadata, log, end)
+        if end.plan:
+            summary += f"  \nTime budget: {end.plan}."
         if lines:
             summary += "  \n" + describe_landscape(lines)
         yield LiveUpdate(ev, log, points, lines, unit, "done", False, name, files,
                          summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and "
                                    "Activations.")
     finally:
-        stop()  # a closed tab or a cancelled event must not leave the run going
-        session.trainer, session.stop_asked = None, False
+        session.running = False
+        session.stop.clear()  # the next run starts afresh
 
 
 def run_record(name: str, cfg: TrainConfig, meta: dict[str, dict], log: RunLog) -> RunRecord:
@@ -211,8 +258,8 @@ def cli_command(cfg: TrainConfig) -> str:
 
 
 def stop(session: Session) -> str:
-    session.stop_asked = True
-    if session.trainer is None:
+    """Stop the session's run after its current step, wherever it trains; it keeps what it has learnt."""
+    session.stop.set()
+    if not session.running:
         return "No run is training yet; one that is starting will stop as soon as it does."
-    session.trainer.stop()
     return "Stopping after the current step..."

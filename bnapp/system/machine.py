@@ -49,6 +49,11 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name(where: torch.device) -> str:
+    """The GPU's or the CPU's name, for a run's summary ("trained on ...")."""
+    return torch.cuda.get_device_name(where) if where.type == "cuda" else cpu_name()
+
+
 def describe() -> str:
     """One line naming the hardware, printed beside every speed figure."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"

@@ -2,7 +2,8 @@
 
 `cores` (a `CoreShare`) runs interactive forward passes one at a time and tells a training run to wait
 while any is in flight, and `in_background` runs training on a thread at the lowest CPU priority
-(SCHED_IDLE), so it takes only the cores that people's requests leave idle.
+(SCHED_IDLE), so it takes only the cores that people's requests leave idle. A `StopFlag` reaches a run
+wherever it trains, a ZeroGPU worker process included.
 """
 from __future__ import annotations
 
@@ -10,14 +11,35 @@ import contextlib
 import os
 import queue
 import sys
+import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 JOIN_TIMEOUT = 60.0  # s a stopped run gets to finish its step (a slow CPU step, a final evaluation)
 T = TypeVar("T")
+
+
+class StopFlag:
+    """Stop, as a file: set by the server when a visitor clicks Stop, read by their run between steps. On a
+    ZeroGPU Space the run trains in a forked worker that holds copies of the server's objects, so a flag in
+    memory would never reach it; a file in the shared temporary folder does. Pickles as its path."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.gettempdir()) / f"bnapp-stop-{uuid.uuid4().hex}"
+
+    def set(self) -> None:
+        self.path.touch()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def is_set(self) -> bool:
+        return self.path.exists()
 
 
 class CoreShare:

@@ -76,11 +76,11 @@ def seconds_or(value, limit: float) -> float:
     return budget if 0 < budget <= limit else limit
 
 
-def bind(fn: Callable, state: ServerState | None = None) -> Callable:
-    """`fn` with the server's state (if given) as its first argument, keeping its docstring and the rest of
-    its signature (a `partial` would lose them): the API page and the MCP tools are described from those.
-    `gradio_fixes.name_tools` later names each bound function after its endpoint."""
-    head = () if state is None else (state,)
+def bind(fn: Callable, *head) -> Callable:
+    """`fn` with `head` (the server's state, and what else the server hands it) as its first arguments,
+    keeping its docstring and the rest of its signature (a `partial` would lose them): the API page and the
+    MCP tools are described from those. `gradio_fixes.name_tools` later names each bound function after its
+    endpoint."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def bound(*args, **kwargs):

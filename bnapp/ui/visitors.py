@@ -63,11 +63,11 @@ def in_line(fn: Callable, line: RunLine, what: str, expected_seconds: Callable[[
         args = args[:-1] if request is not None else args
         session = args[0] if args and isinstance(args[0], Session) else None
         if session is not None:
-            session.stop_asked = False  # a Stop from before this run does not count
+            session.stop.clear()  # a Stop from before this run does not count
         ticket = line.join(visitor_keys(request, on_space), what,
                            expected_seconds(signature.bind_partial(*args).arguments))
         try:
-            for place in line.wait(ticket, stopped=lambda: session is not None and session.stop_asked):
+            for place in line.wait(ticket, stopped=lambda: session is not None and session.stop.is_set()):
                 yield _only(n_outputs, note_at, place.describe(what))
             if ticket.started_at is None:
                 yield _only(n_outputs, note_at, f"Stopped while waiting: {what} left the line; nothing was trained.")

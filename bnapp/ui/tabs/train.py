@@ -13,7 +13,7 @@ from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS, RECIPES
 from bnapp.ui import text, visitors
-from bnapp.ui.events import bind, endpoint, seconds_or, shown_to_user
+from bnapp.ui.events import bind, on_gpu, seconds_or, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
 from bnapp.ui.figures import training as figures
 from bnapp.ui.figures.activations import evolution
@@ -88,7 +88,10 @@ def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
     t.settings["recipe"].input(fill_preset, [t.settings["recipe"]], [t.settings[f] for f in PRESET_FIELDS],
                                api_name=False)
     run_seconds = state.limits.max_seconds  # what a run without a budget may take at most
-    train = visitors.in_line(endpoint("train", train_run, state), state.run_line, "your training run",
+    # the run trains in one ZeroGPU call on a ZeroGPU Space (its events stream back); the figures, the saved run
+    # and the pair menu stay in the server, so the new pair is this session's as on any other host
+    run_events = on_gpu("train", bind(training.run_events, state), state.limits)
+    train = visitors.in_line(bind(train_run, state, run_events), state.run_line, "your training run",
                              expected_seconds=lambda a: seconds_or(a.get("budget"), run_seconds),
                              n_outputs=7, note_at=3, on_space=state.hub_access.on_space)
     t.start.click(train, [page.session, *t.settings.values()],
@@ -111,8 +114,8 @@ def _progress_html(done: int, total: int, eta: float, ips: float, label: str) ->
 
 
 @shown_to_user
-def train_run(state: ServerState, session: Session, arch: str, recipe: str, epochs, batch_size, lr, optimizer: str,
-              placement: str, train_subset, seed, budget=0.0, landscape: bool = False):
+def train_run(state: ServerState, run_events: training.RunEvents, session: Session, arch: str, recipe: str, epochs,
+              batch_size, lr, optimizer: str, placement: str, train_subset, seed, budget=0.0, landscape: bool = False):
     """Train a BatchNorm network and its plain twin in lockstep on CIFAR-10 (the server's limits apply).
 
     Args:
@@ -137,7 +140,7 @@ def train_run(state: ServerState, session: Session, arch: str, recipe: str, epoc
     drawn_at = 0.0
     if seconds:
         yield (no_change, no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
-    for u in training.train_live(state, session, cfg, seconds, with_landscape=settings.landscape):
+    for u in training.train_live(state, session, cfg, seconds, settings.landscape, run_events):
         ev = u.event
         lines = landscape_figures.landscape(u.landscape, measured=settings.landscape)
         if u.pair_name is not None:
