@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -18,6 +19,7 @@ class FakeZeroGPU:
     def __init__(self, quota_left: int = 0) -> None:
         self.quota_left = quota_left  # seconds a visitor has left today; a longer request is refused
         self.calls: list[tuple[str, dict[str, str]]] = []  # (path, query) of every request
+        self.times: list[float] = []  # time.monotonic() of each request in `calls`
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +40,7 @@ class FakeZeroGPU:
                 url = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 stand_in.calls.append((url.path, query))
+                stand_in.times.append(time.monotonic())
                 return url.path, query
 
             def do_GET(self) -> None:

@@ -168,3 +168,14 @@ def test_on_zero_gpu_a_run_whose_visitor_cancels_ends_in_the_worker_and_hands_th
     while "/release" not in [p for p, _ in device_api.calls[granted:]] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "/release" in [p for p, _ in device_api.calls[granted:]], log.read_text()[-3000:]
+
+
+@pytest.mark.e2e
+def test_on_zero_gpu_an_experiment_streams_its_report_from_the_gpu_worker(zero_gpu_space):
+    url, device_api, log = zero_gpu_space
+    device_api.quota_left, before = 10_000, len(device_api.calls)
+    job = visitor(url).submit(api_name="/tutorial_table")
+    report = final(job, timeout=120)
+    assert "epoch 5 bn" in report and len(job.outputs()) >= 2, log.read_text()[-3000:]  # streamed as it trained
+    calls = [path for path, _ in device_api.calls[before:]]
+    assert calls[0] == "/schedule" and calls[-1] == "/release", calls
