@@ -207,7 +207,7 @@ def test_stop_ends_a_run_early_and_predictions_answer_meanwhile(server):
     assert summary.startswith("**Stopped early; partial result**")
     done, total = map(int, re.search(r"step (\d+)/(\d+)", progress).groups())
     assert done < total
-    seconds = float(re.search(r"\*\* in (\d+) s\.", summary).group(1))
+    seconds = float(re.search(r"\*\* in (\d+) s on ", summary).group(1))
     assert seconds < LIMITS.max_seconds  # ended by Stop, not by the server's time budget (BNAPP_MAX_SECONDS)
     wait_for(lambda: not background_runs(), "the stopped run's thread to end")
 

@@ -13,6 +13,7 @@ from bnapp.services import state as S
 from bnapp.training.engine import PairTrainer
 from bnapp.training.limits import TrainLimits
 from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.training.search import SEARCHED
 
 
 def tiny_mlp_cfg(**kw) -> TrainConfig:
@@ -65,16 +66,41 @@ def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_
 
 
 @pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "fast" else r
-                                    for r in sorted(RECIPES)])
+                                    for r in training.presets()])
 def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
     settings = training.preset(recipe)
     arch = settings.arch
-    cfg, _ = training.browser_config(server_state.limits, replace(settings, batch_size=min(settings.batch_size, 64),
-                                                                  train_subset=128, budget=0))
+    small = {} if recipe == training.FAIR else dict(batch_size=min(settings.batch_size, 64))  # fair: the searched
+    cfg, _ = training.browser_config(server_state.limits, replace(settings, **small, train_subset=256, budget=0))
     session = S.Session()
     final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
     assert final.pair_name in session.pairs and session.pairs[final.pair_name].metadata["bn"]["arch"] == arch
     session.close()
+
+
+def test_the_fair_preset_trains_each_twin_at_its_searched_recipe_in_lockstep(server_state):
+    from bnapp.services import tuning
+
+    own = tuning.own_recipes()
+    settings = replace(training.preset(training.FAIR), train_subset=256, budget=0)
+    cfg, _ = training.browser_config(server_state.limits, settings)
+    session = S.Session()
+    final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
+    meta = session.pairs[final.pair_name].metadata
+    for twin in ("bn", "plain"):  # each twin's own rate, decay, warm-up, smoothing, shift rate and init
+        recorded = meta[twin]["hyperparameters"]
+        assert {k: recorded[k] for k in SEARCHED} == {k: getattr(own[twin], k) for k in SEARCHED}, twin
+    assert meta["bn"]["hyperparameters"]["lr"] != meta["plain"]["hyperparameters"]["lr"]
+    assert meta["bn"]["steps"] == meta["plain"]["steps"] == 2 and meta["bn"]["train_images"] == 256
+    assert "--search checkpoints/cnn-fair-search.jsonl" in meta["bn"]["command"]
+    assert "(BN) /" in session.finished[-1].label
+    session.close()
+
+
+def test_the_fair_preset_refuses_a_changed_rate_rather_than_use_it_silently(server_state):
+    settings = replace(training.preset(training.FAIR), lr=0.1)
+    with pytest.raises(UserError, match=r"fair preset trains each twin .* learning rate changed: choose another"):
+        training.browser_config(server_state.limits, settings)
 
 
 def test_a_pairs_recorded_history_becomes_curves():

@@ -10,6 +10,7 @@ from bnapp import train
 from bnapp.data.cifar10 import balanced_sample, load_cifar10
 from bnapp.nets.models import ModelConfig, build_model
 from bnapp.services import experiments as exp
+from bnapp.services import speedup
 from bnapp.services.training import RunLog
 from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TrainConfig
@@ -33,7 +34,7 @@ def test_with_bn_after_the_relu_the_conv_before_it_keeps_its_bias(placement, con
 @pytest.mark.parametrize("diverged_at,acc,status",
                          [(5, None, "diverged"), (None, 0.11, "stalled"), (None, 0.4, "trains")])
 def test_a_sweep_tells_diverged_from_stalled(diverged_at, acc, status):
-    assert exp.run_status(diverged_at, acc) == status
+    assert speedup.run_status(diverged_at, acc) == status
 
 
 def test_the_largest_trainable_rate_skips_stalled_and_diverged_rates_and_needs_long_runs():

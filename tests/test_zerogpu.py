@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -58,8 +59,10 @@ def zero_gpu_space(tmp_path_factory, synthetic_npz):
             "BNAPP_DATA": str(synthetic_npz), "BNAPP_MAX_SECONDS": "100"}
     port, log = free_port(), folder / "app.log"
     with open(log, "w") as out:
+        # a session of its own: the teardown ends `spaces`' forked GPU workers with the server
         proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "zerogpu_on_cpu.py"), "--port", str(port),
-                                 "--no-mcp"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+                                 "--no-mcp"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while "Running on" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
@@ -67,7 +70,7 @@ def zero_gpu_space(tmp_path_factory, synthetic_npz):
         assert proc.poll() is None and "Running on" in log.read_text(), log.read_text()[-3000:]
         yield f"http://127.0.0.1:{port}/", device_api, log
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
         device_api.close()
 

@@ -13,7 +13,7 @@ from bnapp.data.cifar10 import Cifar10
 from bnapp.measure import infer
 from bnapp.measure.spread import Spread, paired
 from bnapp.services import UserError
-from bnapp.services.speedup import NEAR_CHANCE
+from bnapp.services.speedup import run_status
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer, Progress
 from bnapp.training.limits import TrainLimits, TrainSettings
@@ -111,13 +111,6 @@ def tta_choice(rows: list[dict], twin: str = "bn") -> tuple[str, str]:
     mean = {tta: statistics.mean(by[s, twin, tta] for s in seeds) for tta in infer.TTA_WEIGHTS}
     chosen = max(mean, key=mean.get)
     return chosen, "\n".join(lines) + f"\nchosen ({twin} twin's best mean over {len(seeds)} seeds): {chosen}"
-
-
-def run_status(diverged_at: int | None, test_accuracy: float | None) -> str:
-    """"diverged" (loss NaN/inf), "stalled" (still near chance at the end) or "trains"."""
-    if diverged_at is not None:
-        return "diverged"
-    return "stalled" if test_accuracy is None or test_accuracy < NEAR_CHANCE else "trains"
 
 
 def largest_trainable_rate(rows: list[dict], twin: str) -> float | None:

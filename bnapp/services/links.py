@@ -15,8 +15,9 @@ from bnapp.nets.models import ARCHS, PLACEMENTS, bn_positions
 from bnapp.services.activations import BATCH_IMAGES
 from bnapp.services.shift import PRIOR, SEVERITY
 from bnapp.services.state import ServerState
+from bnapp.services.training import presets
 from bnapp.training.limits import Bound
-from bnapp.training.recipes import OPTIMIZERS, RECIPES
+from bnapp.training.recipes import OPTIMIZERS
 
 
 @dataclass
@@ -53,7 +54,7 @@ def checks(state: ServerState, tabs: list[str], experiments: list[str]) -> dict[
         "example": _choice([p.name for p in state.examples.paths]),
         "layer": lambda text: text, "mode": _choice(MODES), "n": _number(BATCH_IMAGES),
         "corruption": _choice(CORRUPTIONS), "severity": _number(SEVERITY), "prior": _number(PRIOR),
-        "arch": _choice(ARCHS), "recipe": _choice(sorted(RECIPES)), "optimizer": _choice(OPTIMIZERS),
+        "arch": _choice(ARCHS), "recipe": _choice(list(presets())), "optimizer": _choice(OPTIMIZERS),
         "placement": _choice(PLACEMENTS), "epochs": _number(train["epochs"]), "batch": _number(train["batch_size"]),
         "lr": _number(train["lr"]), "images": _number(train["train_subset"]), "seed": _number(train["seed"]),
         "budget": _number(train["budget"]), "experiment": _choice(experiments),

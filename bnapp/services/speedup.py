@@ -80,3 +80,10 @@ def steps_to_accuracy(steps: list[int], bn: list[float | None], plain: list[floa
                                f"The BN twin never reached the plain twin's final accuracy ({100 * final:.1f}%) "
                                "in this run.")
     return StepsToAccuracy(final, plain_step, bn_step, lower, margin)
+
+
+def run_status(diverged_at: int | None, test_accuracy: float | None) -> str:
+    """"diverged" (loss NaN/inf), "stalled" (still near chance at the end) or "trains"."""
+    if diverged_at is not None:
+        return "diverged"
+    return "stalled" if test_accuracy is None or test_accuracy < NEAR_CHANCE else "trains"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bnapp import CHECKPOINTS, TWINS
 from bnapp.data.cifar10 import Cifar10
-from bnapp.services.experiments import run_status
+from bnapp.services.speedup import run_status
 from bnapp.training.engine import PairTrainer
 from bnapp.training.recipes import Recipe, TrainConfig
 from bnapp.training.search import BASE, NEAR_BEST, SEARCHED, Trial, protocol
@@ -79,11 +79,22 @@ def chosen_trials(rows: list[dict]) -> dict[str, Trial]:
 
 def final_config(rows: list[dict], seed: int, epochs: float | None = None) -> TrainConfig:
     """The fair pair's config: each twin at its own chosen trial, the same batches in lockstep."""
-    chosen = chosen_trials(rows)
-    recipes = {t: chosen[t].recipe_of(t) for t in TWINS}
+    recipes = chosen_recipes(rows)
     if epochs is not None:
         recipes = {t: replace(r, epochs=epochs) for t, r in recipes.items()}
     return TrainConfig("cnn", recipes["bn"], seed=seed, plain_recipe=recipes["plain"])
+
+
+def chosen_recipes(rows: list[dict]) -> dict[str, Recipe]:
+    """Each twin's chosen trial as its recipe."""
+    chosen = chosen_trials(rows)
+    return {t: chosen[t].recipe_of(t) for t in TWINS}
+
+
+def own_recipes(path: Path = SHIPPED_SEARCH) -> dict[str, Recipe] | None:
+    """Each twin's chosen recipe from a search table (the shipped one: the cnn-fair pair's); None: no table."""
+    rows = read_rows(path)
+    return chosen_recipes(rows) if rows else None
 
 
 def protocol_path(path: Path) -> Path:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, fields, replace
 
 from bnapp.nets.models import ARCHS, PLACEMENTS
-from bnapp.training.recipes import OPTIMIZERS, RECIPES, TrainConfig
+from bnapp.training.recipes import OPTIMIZERS, RECIPES, Recipe, TrainConfig
 
 ENV_VARS = {"max_epochs": "BNAPP_MAX_EPOCHS", "max_train_subset": "BNAPP_MAX_TRAIN_SUBSET",
             "max_batch": "BNAPP_MAX_BATCH", "max_lr": "BNAPP_MAX_LR", "max_seconds": "BNAPP_MAX_SECONDS",
@@ -60,9 +60,12 @@ class TrainLimits:
             "budget": Bound("time budget", 0, self.max_seconds, env="BNAPP_MAX_SECONDS"),
         }
 
-    def config(self, s: TrainSettings, test_subset: int = 1000, evals_per_run: int = 0) -> TrainConfig:
-        """A checked TrainConfig, or ValueError saying which value is out of range and what is allowed."""
-        if s.recipe not in RECIPES:
+    def config(self, s: TrainSettings, test_subset: int = 1000, evals_per_run: int = 0,
+               own: tuple[Recipe, Recipe] | None = None) -> TrainConfig:
+        """A checked TrainConfig, or ValueError saying which value is out of range and what is allowed. `own`:
+        (the BN twin's, the plain twin's) recipes of a preset that trains each twin at its own; the request's
+        rate is then the BN twin's, and its epochs, batch and optimizer are the two twins' shared ones."""
+        if own is None and s.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {s.recipe!r}; choose one of {sorted(RECIPES)}")
         if s.arch not in ARCHS or s.placement not in PLACEMENTS or s.optimizer not in OPTIMIZERS:
             raise ValueError(f"arch must be one of {ARCHS}, placement one of {PLACEMENTS}, "
@@ -71,10 +74,11 @@ class TrainLimits:
         epochs, lr, seed = (bounds[k].check(getattr(s, k)) for k in ("epochs", "lr", "seed"))
         batch_size = bounds["batch_size"].check(s.batch_size)
         train_subset = replace(bounds["train_subset"], low=batch_size).check(s.train_subset)  # one batch at least
-        r = replace(RECIPES[s.recipe].at_rate(lr), epochs=epochs, batch_size=batch_size, optimizer=s.optimizer,
-                    log_every=0)
-        return TrainConfig(s.arch, r, s.placement, seed, train_subset, test_subset, self.max_seconds,
-                           evals_per_run=evals_per_run)
+        base, plain = own if own is not None else (RECIPES[s.recipe], None)
+        shared = dict(epochs=epochs, batch_size=batch_size, optimizer=s.optimizer, log_every=0)
+        return TrainConfig(s.arch, replace(base.at_rate(lr), **shared), s.placement, seed, train_subset, test_subset,
+                           self.max_seconds, evals_per_run=evals_per_run,
+                           plain_recipe=replace(plain, **shared) if plain is not None else None)
 
 
 @dataclass(frozen=True)

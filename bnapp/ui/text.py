@@ -64,11 +64,13 @@ EXPLAIN_CHANNELS = """**Channel by channel.** Before BN (grey) each channel has 
 running statistics, purple, which is how far this batch is from the training average)."""
 
 
-def preset_label(recipe) -> str:
-    """A recipe preset as the menu shows it: whose recipe it is."""
+def preset_label(name: str, recipe, plain=None) -> str:
+    """A preset as the menu shows it: whose recipe it is."""
+    if plain is not None:
+        return f"{name} (each twin at the recipe the search chose for it: BN lr {recipe.lr:g}, plain lr {plain.lr:g})"
     whose = {"both": "the tutorial's, for both twins", "bn": "made for the BN twin, used for both",
              "plain": "its rate chosen for the plain twin, used for both"}[recipe.made_for]
-    return f"{recipe.name} ({whose})"
+    return f"{name} ({whose})"
 
 
 def train_intro(limits) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 from bnapp.services import UserError, hub_access, training, tuning
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
-from bnapp.training.recipes import OPTIMIZERS, RECIPES
+from bnapp.training.recipes import OPTIMIZERS
 from bnapp.ui import text, visitors
 from bnapp.ui.events import bind, on_gpu, seconds_or, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
@@ -32,16 +32,17 @@ def layout(state: ServerState) -> SimpleNamespace:
         gr.Markdown(text.train_intro(limits))
         with gr.Row():
             arch = gr.Dropdown(ARCH_CHOICES, value=start.arch, label="Architecture")
-            recipe = gr.Dropdown([(text.preset_label(RECIPES[n]), n) for n in sorted(RECIPES)], value=start.recipe,
-                                 label="Recipe preset (whose recipe it is)")
+            recipe = gr.Dropdown([(text.preset_label(n, *rs), n) for n, rs in training.presets().items()],
+                                 value=start.recipe, label="Recipe preset (whose recipe it is)")
             optimizer = gr.Radio(list(OPTIMIZERS), value=start.optimizer, label="Optimizer")
             placement = gr.Radio(["before", "after"], value=start.placement, label="BN placement (vs ReLU)")
         with gr.Row():
             epochs = gr.Number(start.epochs, label="Epochs", minimum=0.01)
             batch_size = gr.Number(start.batch_size, label="Batch size", precision=0)
             lr = gr.Number(start.lr, label="Learning rate",
-                           info="both twins; for weights a BN follows the decay scales with 1/lr (lr x decay stays "
-                                "the recipe's), every other weight keeps the recipe's decay")
+                           info="both twins (fair preset: each twin keeps its searched rate); for weights a BN "
+                                "follows the decay scales with 1/lr (lr x decay stays the recipe's), every other "
+                                "weight keeps the recipe's decay")
             train_subset = gr.Number(start.train_subset, label="Training images", precision=0)
             seed = gr.Number(start.seed, label="Seed", precision=0)
             budget = gr.Number(start.budget, label="Time budget, s (0: none; else steps and images fit it)", minimum=0)
@@ -120,7 +121,8 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
 
     Args:
         arch: "cnn", "mlp" (the tutorial's) or "fig1" (Ioffe & Szegedy's 3 x 100 sigmoid MLP).
-        recipe: "quick", "fast", "tutorial" or "fig1".
+        recipe: "quick", "fast", "tutorial", "fig1" or "fair" (each twin at the recipe the shipped search chose
+            for it; its rates, batch and optimizer are then the search's).
         epochs: epochs over the training images.
         batch_size: images per step.
         lr: learning rate, both twins (for weights a BN follows the decay scales with 1/lr; others keep theirs).
