@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data.cifar10 import load_cifar10  # noqa: E402
 from bnapp.data.images import Examples  # noqa: E402
+from bnapp.services.presets import BROWSER_EVALS, MIN_BUDGET, browser_config, preset  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
-from bnapp.services.training import BROWSER_EVALS, MIN_BUDGET, browser_config, preset, train_live  # noqa: E402
+from bnapp.services.training import train_live  # noqa: E402
 from bnapp.training.limits import TrainLimits  # noqa: E402
 
 QUICK_BUDGET = 3.0  # s, below the browser's least: the planner then chooses its fewest steps (quick mode)

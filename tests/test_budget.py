@@ -10,8 +10,9 @@ import torch
 from bnapp import train
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.services import budget
+from bnapp.services.presets import browser_config
 from bnapp.services.state import ServerState, Session
-from bnapp.services.training import browser_config, train_live
+from bnapp.services.training import train_live
 from bnapp.store.checkpoints import load
 from bnapp.training.limits import TrainLimits, TrainSettings
 

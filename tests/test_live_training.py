@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bnapp.measure import evolution
-from bnapp.services import UserError, training
+from bnapp.services import UserError, presets, training
 from bnapp.services import state as S
 from bnapp.training.engine import PairTrainer
 from bnapp.training.limits import TrainLimits
@@ -66,12 +66,12 @@ def test_evolution_snapshots_are_taken_on_the_training_thread_both_twins_at_one_
 
 
 @pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "fast" else r
-                                    for r in training.presets()])
+                                    for r in presets.presets()])
 def test_every_preset_of_the_train_tab_runs_to_its_pair(server_state, recipe):
-    settings = training.preset(recipe)
+    settings = presets.preset(recipe)
     arch = settings.arch
-    small = {} if recipe == training.FAIR else dict(batch_size=min(settings.batch_size, 64))  # fair: the searched
-    cfg, _ = training.browser_config(server_state.limits, replace(settings, **small, train_subset=256, budget=0))
+    small = {} if recipe == presets.FAIR else dict(batch_size=min(settings.batch_size, 64))  # fair: the searched
+    cfg, _ = presets.browser_config(server_state.limits, replace(settings, **small, train_subset=256, budget=0))
     session = S.Session()
     final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
     assert final.pair_name in session.pairs and session.pairs[final.pair_name].metadata["bn"]["arch"] == arch
@@ -82,8 +82,8 @@ def test_the_fair_preset_trains_each_twin_at_its_searched_recipe_in_lockstep(ser
     from bnapp.services import tuning
 
     own = tuning.own_recipes()
-    settings = replace(training.preset(training.FAIR), train_subset=256, budget=0)
-    cfg, _ = training.browser_config(server_state.limits, settings)
+    settings = replace(presets.preset(presets.FAIR), train_subset=256, budget=0)
+    cfg, _ = presets.browser_config(server_state.limits, settings)
     session = S.Session()
     final = list(training.train_live(server_state, session, replace(cfg, steps=2)))[-1]
     meta = session.pairs[final.pair_name].metadata
@@ -98,9 +98,9 @@ def test_the_fair_preset_trains_each_twin_at_its_searched_recipe_in_lockstep(ser
 
 
 def test_the_fair_preset_refuses_a_changed_rate_rather_than_use_it_silently(server_state):
-    settings = replace(training.preset(training.FAIR), lr=0.1)
+    settings = replace(presets.preset(presets.FAIR), lr=0.1)
     with pytest.raises(UserError, match=r"fair preset trains each twin .* learning rate changed: choose another"):
-        training.browser_config(server_state.limits, settings)
+        presets.browser_config(server_state.limits, settings)
 
 
 def test_a_pairs_recorded_history_becomes_curves():

@@ -141,7 +141,7 @@ def recording_gpu(*args, **kwargs):
     return wrap
 
 spaces.GPU = recording_gpu
-from bnapp.services import training
+from bnapp.services import presets
 from bnapp.system.sharing import StopFlag
 from bnapp.training.limits import TrainLimits
 from bnapp.ui import build_app
@@ -161,7 +161,7 @@ for f in build_app(checkpoints, examples).fns.values():
     key = f"({handler})" if f.api_name == "false" or f.api_name.startswith("false_") else f.api_name
     events[key] = dict(handler=handler, gpu=asked.get(id(gpu)), line_outside_gpu=gpu is None or chain.index(gpu) > 0)
 # What spaces hands its forked GPU worker on each call of the run's training: its inputs, pickled (ForkingPickler).
-cfg, seconds = training.browser_config(TrainLimits(), training.preset("quick"))
+cfg, seconds = presets.browser_config(TrainLimits(), presets.preset("quick"))
 try:
     ForkingPickler.dumps(((StopFlag(), cfg, seconds, True), {}))
     handoff = None

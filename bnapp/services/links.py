@@ -13,9 +13,9 @@ from bnapp.data.corruptions import CORRUPTIONS
 from bnapp.measure.stats import MODES
 from bnapp.nets.models import ARCHS, PLACEMENTS, bn_positions
 from bnapp.services.activations import BATCH_IMAGES
+from bnapp.services.presets import presets
 from bnapp.services.shift import PRIOR, SEVERITY
 from bnapp.services.state import ServerState
-from bnapp.services.training import presets
 from bnapp.training.limits import Bound
 from bnapp.training.recipes import OPTIMIZERS
 

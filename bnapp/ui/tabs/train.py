@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from bnapp.services import UserError, hub_access, training, tuning
+from bnapp.services import UserError, hub_access, presets, training, tuning
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS
@@ -26,13 +26,13 @@ ARCH_CHOICES = [("CNN", "cnn"), ("tutorial MLP", "mlp"), ("Figure 1 MLP (3 x 100
 
 
 def layout(state: ServerState) -> SimpleNamespace:
-    limits, start = state.limits, training.preset("quick", state.limits.max_seconds)
+    limits, start = state.limits, presets.preset("quick", state.limits.max_seconds)
     t = SimpleNamespace()
     with gr.Tab(TITLE, id=ID):
         gr.Markdown(text.train_intro(limits))
         with gr.Row():
             arch = gr.Dropdown(ARCH_CHOICES, value=start.arch, label="Architecture")
-            recipe = gr.Dropdown([(text.preset_label(n, *rs), n) for n, rs in training.presets().items()],
+            recipe = gr.Dropdown([(text.preset_label(n, *rs), n) for n, rs in presets.presets().items()],
                                  value=start.recipe, label="Recipe preset (whose recipe it is)")
             optimizer = gr.Radio(list(OPTIMIZERS), value=start.optimizer, label="Optimizer")
             placement = gr.Radio(["before", "after"], value=start.placement, label="BN placement (vs ReLU)")
@@ -83,7 +83,7 @@ def layout(state: ServerState) -> SimpleNamespace:
 
 def wire(t: SimpleNamespace, state: ServerState, page: SimpleNamespace) -> None:
     def fill_preset(recipe: str) -> dict:
-        s = training.preset(recipe, state.limits.max_seconds)
+        s = presets.preset(recipe, state.limits.max_seconds)
         return {t.settings[f]: getattr(s, f) for f in PRESET_FIELDS}
 
     t.settings["recipe"].input(fill_preset, [t.settings["recipe"]], [t.settings[f] for f in PRESET_FIELDS],
@@ -137,7 +137,7 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
     """
     settings = TrainSettings(arch, recipe, epochs, batch_size, lr, optimizer, placement, train_subset, seed, budget,
                              bool(landscape))
-    cfg, seconds = training.browser_config(state.limits, settings)
+    cfg, seconds = presets.browser_config(state.limits, settings)
     no_change = gr.update()
     drawn_at = 0.0
     if seconds:
