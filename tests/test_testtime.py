@@ -209,6 +209,13 @@ def test_accuracy_against_batch_size_is_measured_and_cached(few_sizes):
     assert curve.pm(0.5) == pytest.approx(1.96 * (0.25 / 600) ** 0.5)
 
 
+def test_a_cached_view_belongs_to_its_pair_even_when_another_has_its_name_and_weights():
+    """A session's run1-cnn can reuse a gone pair's memory; an id()-based key then served the old pair's view."""
+    first = tiny_pair()
+    second = Pair(first.name, first.models, first.metadata)  # same name, same model objects: same id()s
+    assert testtime.pair_key(first) != testtime.pair_key(second)
+
+
 @pytest.mark.slow
 def test_shift_view_measures_every_variant_on_the_same_images():
     pair, pool = tiny_pair(), class_grouped_pool()

@@ -196,8 +196,8 @@ cache = _Cache()
 
 
 def pair_key(pair: Pair) -> tuple:
-    """Pairs with one name (session runs are called run1-cnn in every session) are told apart by identity."""
-    return pair.name, id(pair.models["bn"])
+    """Pairs with one name (session runs are called run1-cnn in every session) are told apart by their uid."""
+    return pair.name, pair.uid
 
 
 def accuracy_vs_batch_size(pair: Pair, pool: ImagePool, progress: Progress | None = None) -> BatchSizeCurve:

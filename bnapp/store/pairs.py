@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Pair:
     precision: str = field(init=False)  # what predictions run in (`bnapp.system.precision.prediction_precision`)
     # BN-folded copies of `models` (`infer.for_inference`)
     predictors: dict[str, nn.Module] = field(init=False, repr=False)
+    # this pair and no other, for caches: an id() is reused once its object is gone, a uid never
+    uid: str = field(init=False, repr=False, default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
         self.precision = prediction_precision(next(self.models["bn"].parameters()).device)
