@@ -139,7 +139,7 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
                              bool(landscape))
     cfg, seconds = presets.browser_config(state.limits, settings)
     no_change = gr.update()
-    drawn_at = 0.0
+    drawn_at, rate, eta = 0.0, 0.0, 0.0  # an evaluation's event carries no speed: the last step's is shown
     if seconds:
         yield (no_change, no_change, no_change, text.measuring(seconds), no_change, no_change, no_change)
     for u in training.train_live(state, session, cfg, seconds, settings.landscape, run_events):
@@ -152,13 +152,14 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
             return
         # Redrawing plotly figures costs the browser far more CPU than the server; where both share
         # two cores (python app.py on a laptop) every redraw slows training, so draw only what changed.
+        rate, eta = (ev.images_per_sec, ev.eta) if ev.images_per_sec else (rate, eta)
         first = drawn_at == 0.0  # a previous run's figures are replaced at once
         redraw = first or u.evaluated or ev.kind != "log" or time.monotonic() - drawn_at >= CURVES_REFRESH_SECONDS
         drawn_at = time.monotonic() if redraw else drawn_at
         yield (figures.training_curves(u.log) if redraw else no_change,
                evolution(u.points, u.unit) if first or u.evaluated else no_change,
                lines if first or u.evaluated else no_change,
-               _progress_html(ev.step, ev.total_steps, ev.eta, ev.images_per_sec, u.label), no_change, no_change,
+               _progress_html(ev.step, ev.total_steps, eta, rate, u.label), no_change, no_change,
                no_change)
 
 
