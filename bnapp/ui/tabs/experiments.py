@@ -38,7 +38,8 @@ def layout(state: ServerState) -> SimpleNamespace:
                 e.outputs[key] = [gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)]
             elif key == "figure1" and (paper := figure1.shipped()) is not None:  # open on the paper-length run
                 fig, record = paper
-                e.outputs[key] = [gr.Plot(figures.figure1(fig.log, fig.points, run_steps=record["steps"]), show_label=False),
+                shown = figures.figure1(fig.log, fig.points, run_steps=record["steps"])
+                e.outputs[key] = [gr.Plot(shown, show_label=False),
                                   gr.Markdown(text.figure1_shipped(fig.summary(), record))]
             else:
                 e.outputs[key] = [gr.Plot(show_label=False), gr.Markdown()]
