@@ -227,7 +227,8 @@ def test_screenshot_of_the_compare_tab_on_the_shipped_pairs(shipped_server):
 
 
 def test_the_deploying_page_states_each_events_gpu_duration_as_the_app_asks_for_it():
-    """docs/deploying.md's table of ZeroGPU durations against `ui.events.GPU_CALLS`, at the default limits."""
+    """docs/deploying.md's table of ZeroGPU durations against `ui.events.GPU_CALLS`, at a ZeroGPU Space's limits."""
+    from bnapp.system.zerogpu import ZERO_GPU_ENV
     from bnapp.training.limits import TrainLimits
     from bnapp.ui.events import GPU_CALLS
 
@@ -239,5 +240,6 @@ def test_the_deploying_page_states_each_events_gpu_duration_as_the_app_asks_for_
         events, duration = row.strip("|").rsplit("|", 1)
         seconds = int(re.findall(r"(\d+) s(?: by default)?\)?\s*$", duration.strip())[-1])
         stated |= {name: seconds for name in re.findall(r"`/(\w+)`", events)}
-    asked = {name: call.duration(TrainLimits()) for name, call in GPU_CALLS.items() if name in stated}
+    limits = TrainLimits.from_env({ZERO_GPU_ENV: "true"})
+    asked = {name: call.duration(limits) for name, call in GPU_CALLS.items() if name in stated}
     assert stated == asked

@@ -33,3 +33,30 @@ def test_the_tutorial_stops_at_its_time_budget_and_says_so(synthetic_npz):
     lines = list(experiments.tutorial_lines(load_cifar10(synthetic_npz), epochs=1, max_seconds=1e-9, log_every=5))
     assert lines[-1] == "Stopped at step 1 (time budget)."
     assert not any("Loss after mini-batch" in line for line in lines)  # the first report would come at step 5
+
+
+def test_an_experiments_runs_share_the_servers_time_limit_so_the_whole_fits_it(monkeypatch):
+    """One experiment is one ZeroGPU call of the server's limit + a margin: its runs together must fit it."""
+    from bnapp.services import noisy
+    from bnapp.training.limits import TrainLimits
+
+    limits, seen = TrainLimits(max_seconds=60), {}
+
+    def records(name: str):
+        return lambda base, *_: seen.update({name: base.max_seconds}) or iter(())
+
+    monkeypatch.setattr(experiments, "lr_sweep", records("sweep"))
+    monkeypatch.setattr(experiments, "placement_runs", records("placement"))
+    monkeypatch.setattr(noisy, "noisy_runs", records("noisy"))
+    list(experiments.sweep_rows(limits, lambda: None, "mlp", [0.01, 0.1, 1.0]))
+    list(experiments.placement_logs(limits, lambda: None, "mlp"))
+    noisy.noisy_experiment(limits, lambda: None, "mlp")
+    assert seen == {"sweep": 20, "placement": 60 / (2 * len(experiments.PLACEMENT_SEEDS)),
+                    "noisy": 60 / len(noisy.NOISY_SEEDS)}
+
+
+def test_a_run_cut_short_by_its_share_of_the_limit_is_said_in_the_summary():
+    rows = [dict(lr=0.1, twin=t, status="trains", test_accuracy=0.5, steps=10, stopped_early=t == "bn")
+            for t in ("bn", "plain")]
+    assert "stopped early" in experiments.sweep_summary(rows)
+    assert "stopped early" not in experiments.sweep_summary([dict(r, stopped_early=False) for r in rows])

@@ -182,3 +182,11 @@ def test_on_zero_gpu_an_experiment_streams_its_report_from_the_gpu_worker(zero_g
     assert "epoch 5 bn" in report and len(job.outputs()) >= 2, log.read_text()[-3000:]  # streamed as it trained
     calls = [path for path, _ in device_api.calls[before:]]
     assert calls[0] == "/schedule" and calls[-1] == "/release", calls
+
+
+def test_on_zero_gpu_every_gpu_call_fits_an_unauthenticated_visitors_day_unless_the_owner_says_otherwise():
+    limits = TrainLimits.from_env({zerogpu.ZERO_GPU_ENV: "true"})
+    assert limits.max_seconds == 60
+    assert all(1.5 * call.duration(limits) <= 120 for call in GPU_CALLS.values())  # x1.5 on the default slice
+    assert TrainLimits.from_env({zerogpu.ZERO_GPU_ENV: "true", "BNAPP_MAX_SECONDS": "180"}).max_seconds == 180
+    assert TrainLimits.from_env({}).max_seconds == 300  # elsewhere the usual limit

@@ -36,14 +36,17 @@ class ExperimentPreset:
     test_subset: int = 1000
     evals_per_run: int = 0
 
-    def config(self, limits: TrainLimits, arch: str, lr: float | None = None) -> TrainConfig:
-        """The checked config of one run (ValueError -> UserError naming the value)."""
+    def config(self, limits: TrainLimits, arch: str, lr: float | None = None, runs: int = 1) -> TrainConfig:
+        """The checked config of one of the experiment's `runs` runs (ValueError -> UserError naming the value).
+        Each may train its share of the server's time limit, so the whole experiment fits that limit, as one
+        training run does (and so does the ZeroGPU call it makes: `ui.events.GPU_CALLS`)."""
         recipe = experiment_recipe(arch)
         rate = lr if lr is not None else (self.lr[arch] or RECIPES[recipe].lr)
         try:
             settings = TrainSettings(arch, recipe, self.epochs, self.batch_size[arch], rate, RECIPES[recipe].optimizer,
                                      train_subset=self.train_subset)
-            return limits.config(settings, test_subset=self.test_subset, evals_per_run=self.evals_per_run)
+            cfg = limits.config(settings, test_subset=self.test_subset, evals_per_run=self.evals_per_run)
+            return replace(cfg, max_seconds=limits.max_seconds / runs)
         except ValueError as e:
             raise UserError(str(e)) from None
 
@@ -76,7 +79,7 @@ def lr_sweep(base: TrainConfig, data: Cifar10, lrs: list[float]) -> Iterator[tup
             yield lr, dict(lr=lr, twin=twin, status=run_status(t.diverged_at, t.test_accuracy),
                            test_accuracy=t.test_accuracy, final_train_loss=losses[-1] if losses else None,
                            diverged_at_step=t.diverged_at, seconds=last.elapsed if last else 0.0,
-                           steps=trainer.total_steps)
+                           steps=trainer.step, stopped_early=trainer.stopped_early)
 
 
 def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEEDS) -> Iterator[dict]:
@@ -182,7 +185,7 @@ def parse_rates(text: str) -> list[float]:
 def sweep_rows(limits: TrainLimits, data_source, arch: str, lrs: list[float]) -> Iterator[list[dict]]:
     """The app's sweep: every rate checked against the server's limits first, then the rows so far
     after each rate's run. `data_source` is called only once every value is known to be good."""
-    configs = [SWEEP.config(limits, arch, lr) for lr in lrs]
+    configs = [SWEEP.config(limits, arch, lr, runs=len(lrs)) for lr in lrs]
     rows: list[dict] = []
     for _, item in lr_sweep(configs[0], data_source(), lrs):
         if isinstance(item, dict):
@@ -195,12 +198,12 @@ def sweep_summary(rows: list[dict]) -> str:
     for r in rows:
         acc = f"{100 * r['test_accuracy']:.1f}%" + ("" if r["status"] == "trains" else f" ({r['status']})")
         parts.append(f"lr {r['lr']:g} {TWIN_LABELS[r['twin']]}: {'diverged' if r['status'] == 'diverged' else acc}")
-    return "; ".join(parts) + ".  \n" + trainability_line(rows)
+    return "; ".join(parts) + ".  \n" + trainability_line(rows) + cut_short(any(r.get("stopped_early") for r in rows))
 
 
 def placement_logs(limits: TrainLimits, data_source, arch: str) -> Iterator[dict]:
     """The app's placement experiment: every run's log, keyed (placement, seed), after each evaluation."""
-    base = PLACEMENT.config(limits, arch)
+    base = PLACEMENT.config(limits, arch, runs=2 * len(PLACEMENT_SEEDS))  # each seed: BN before, then after
     logs: dict[tuple[str, int], RunLog] = {}
     for placement, seed, ev in placement_runs(base, data_source()):
         log = logs.setdefault((placement, seed), RunLog())
@@ -231,4 +234,10 @@ def placement_summary(logs: dict) -> str:
     before, after = finals.get("BN before ReLU", []), finals.get("BN after ReLU", [])
     if len(before) == len(after) == len(PLACEMENT_SEEDS):  # each seed trains both placements: they pair up
         line += f" {paired(before, after).describe('BN before ReLU', 'BN after ReLU')}."
-    return line
+    return line + cut_short(any(log.stopped for log in logs.values()))
+
+
+def cut_short(stopped: bool) -> str:
+    """What a summary adds when some of its runs reached their share of the server's time limit."""
+    return ("  \nSome runs reached their share of this server's time limit and stopped early: their numbers are "
+            "for fewer steps than the preset's." if stopped else "")

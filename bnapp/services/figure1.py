@@ -75,10 +75,11 @@ PAPER_STEPS = 50_000  # Ioffe & Szegedy trained Figure 1's networks for 50,000 s
 SHIPPED = CHECKPOINTS / "figure1.json"  # the paper-length run, 3 seeds, that the view opens on
 
 
-def figure1_config(seed: int = 0, epochs: float | None = None, steps: int = 0) -> TrainConfig:
+def figure1_config(seed: int = 0, epochs: float | None = None, steps: int = 0, max_seconds: float = 0) -> TrainConfig:
+    """Figure 1's run; `max_seconds` (0: none) caps its training time, as the server's limit caps the app's."""
     r = RECIPES["fig1"]
     return TrainConfig("fig1", r if epochs is None else replace(r, epochs=epochs), seed=seed, test_subset=TEST_IMAGES,
-                       evals_per_run=EVALUATIONS, steps=steps)
+                       evals_per_run=EVALUATIONS, steps=steps, max_seconds=max_seconds)
 
 
 def shipped() -> tuple[Figure1, dict] | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from bnapp.data.cifar10 import Cifar10
 from bnapp.measure.spread import Spread, paired
-from bnapp.services.experiments import ExperimentPreset
+from bnapp.services.experiments import ExperimentPreset, cut_short
 from bnapp.services.probes import probe_for
 from bnapp.services.training import PROBE_UNIT, RunLog
 from bnapp.training.engine import PairTrainer
@@ -63,7 +63,7 @@ class NoisyRun:
         if n == self.seeds:  # the three variants train in lockstep, seed by seed: their results pair up
             text += "".join(f" {paired(finals['noisy'], finals[v]).describe(LABELS['noisy'], LABELS[v])}."
                             for v in ("bn", "plain"))
-        return text
+        return text + cut_short(any(log.stopped for log in self.logs.values()))
 
 
 def noisy_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = NOISY_SEEDS) -> Iterator[NoisyRun]:
@@ -85,4 +85,4 @@ def noisy_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = NOISY_
 
 def noisy_experiment(limits: TrainLimits, data_source, arch: str) -> Iterator[NoisyRun]:
     """The app's preset: `NOISY`'s short budget, 3 seeds."""
-    return noisy_runs(NOISY.config(limits, arch), data_source())
+    return noisy_runs(NOISY.config(limits, arch, runs=len(NOISY_SEEDS)), data_source())

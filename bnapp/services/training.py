@@ -39,10 +39,12 @@ class RunLog:
     test_acc: dict[str, list[float | None]] = field(default_factory=lambda: {t: [] for t in TWINS})
     diverged: dict[str, int | None] = field(default_factory=lambda: {t: None for t in TWINS})
     finished: bool = False
+    stopped: bool = False  # ended early: stopped, or at its time limit
 
     def add(self, ev: Progress) -> None:
         """Any twins the run has (a noisy-BN run has three) get their series."""
         self.finished = ev.kind == "done"
+        self.stopped = self.finished and ev.stopped
         if ev.kind == "log":
             self.steps.append(ev.step)
             for t in ev.loss:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 F = TypeVar("F", bound=Callable)
@@ -17,10 +17,10 @@ F = TypeVar("F", bound=Callable)
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set to "true" by Hugging Face on ZeroGPU Spaces only
 
 
-def on_zero_gpu_space() -> bool:
+def on_zero_gpu_space(environ: Mapping[str, str] | None = None) -> bool:
     """True on a ZeroGPU Space. Read as `spaces.config.Settings` reads it (1, t or true, any case), not
     from whether `spaces` is installed: it is on every Gradio Space and in the test environment."""
-    value = os.environ.get(ZERO_GPU_ENV)
+    value = (os.environ if environ is None else environ).get(ZERO_GPU_ENV)
     return value is not None and value.lower() in ("1", "t", "true")
 
 

@@ -10,8 +10,12 @@ import os
 from dataclasses import dataclass, fields, replace
 
 from bnapp.nets.models import ARCHS, PLACEMENTS
+from bnapp.system import zerogpu
 from bnapp.training.recipes import OPTIMIZERS, RECIPES, Recipe, TrainConfig
 
+# On a ZeroGPU Space, unless BNAPP_MAX_SECONDS says otherwise: every GPU call then asks for at most this + its
+# margin (80 s; x1.5 on the default slice, 120 s), so an unauthenticated visitor's daily 2 minutes start any of them
+ZERO_GPU_MAX_SECONDS = 60.0
 ENV_VARS = {"max_epochs": "BNAPP_MAX_EPOCHS", "max_train_subset": "BNAPP_MAX_TRAIN_SUBSET",
             "max_batch": "BNAPP_MAX_BATCH", "max_lr": "BNAPP_MAX_LR", "max_seconds": "BNAPP_MAX_SECONDS",
             "max_waiting": "BNAPP_MAX_WAITING"}
@@ -23,7 +27,8 @@ class TrainLimits:
     max_train_subset: int = 50_000  # BNAPP_MAX_TRAIN_SUBSET
     max_batch: int = 1024  # BNAPP_MAX_BATCH
     max_lr: float = 10.0  # BNAPP_MAX_LR
-    max_seconds: float = 300  # BNAPP_MAX_SECONDS: wall-clock budget per run (a run is stopped, not refused)
+    # BNAPP_MAX_SECONDS: wall-clock budget of a run, or of an experiment's runs together (stopped, not refused)
+    max_seconds: float = 300
     max_waiting: int = 6  # BNAPP_MAX_WAITING: runs waiting behind the one training (one per visitor)
     min_batch: int = 2
     min_lr: float = 1e-6
@@ -32,7 +37,7 @@ class TrainLimits:
     def from_env(environ: dict[str, str] | None = None) -> TrainLimits:
         """The defaults, overridden by the environment; ValueError naming the variable on a bad value."""
         environ = os.environ if environ is None else environ
-        changes = {}
+        changes: dict = {"max_seconds": ZERO_GPU_MAX_SECONDS} if zerogpu.on_zero_gpu_space(environ) else {}
         for f in fields(TrainLimits):
             var = ENV_VARS.get(f.name)
             if var is None or var not in environ:

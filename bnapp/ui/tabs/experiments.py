@@ -93,7 +93,7 @@ def run_placement(state: ServerState, arch: str):
 @shown_to_user
 def run_figure1(state: ServerState):
     """Ioffe & Szegedy's Figure 1 on CIFAR-10; streams the three panels and a summary."""
-    for fig in figure1.figure1_run(state.dataset()):
+    for fig in figure1.figure1_run(state.dataset(), figure1.figure1_config(max_seconds=state.limits.max_seconds)):
         yield figures.figure1(fig.log, fig.points), fig.summary()
 
 
