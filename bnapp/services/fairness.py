@@ -9,6 +9,7 @@ from bnapp import TWINS
 from bnapp.measure.spread import Paired, Spread, paired
 from bnapp.services import tuning
 from bnapp.services.speedup import first_crossing
+from bnapp.services.training import recorded_log
 from bnapp.store.pairs import Pair
 
 FAIR_PAIR = "cnn-fair"
@@ -28,15 +29,10 @@ def fair_gap(pair: Pair, rows: list[dict]) -> FairGap:
     """The gap and what BN buys, from the pair's seed records and its search table."""
     seeds = {t: pair.metadata[t]["seeds"] for t in TWINS}
     acc = {t: seeds[t]["test_accuracy"]["fp32"] for t in TWINS}
-    history = {t: pair.metadata[t]["history"] for t in TWINS}  # the shipped seed's, one point per epoch
+    log = recorded_log(pair.metadata)  # the shipped seed's curves, one point per epoch
+    reach = {t: first_crossing(log.eval_steps, log.test_acc[t], log.test_acc[other][-1])[0]
+             for t, other in (("bn", "plain"), ("plain", "bn"))}
     steps = pair.metadata["bn"]["steps"]
-    per_epoch = steps / max(1, len(history["bn"]))
-    curve = {t: ([round(per_epoch * (i + 1)) for i in range(len(history[t]))], [h["test_acc"] for h in history[t]])
-             for t in TWINS}
-    reach = {}
-    for t, other in (("bn", "plain"), ("plain", "bn")):
-        target = curve[other][1][-1]
-        reach[t] = first_crossing(*curve[t], target)[0]
     return FairGap({t: Spread.of(acc[t]) for t in TWINS}, paired(acc["bn"], acc["plain"]),
                    {t: tuning.forgiveness(rows, t) for t in TWINS}, reach, steps, len(acc["bn"]))
 

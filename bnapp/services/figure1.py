@@ -51,8 +51,6 @@ class Figure1:
                 f"{drift['bn']:.2f} in the BN twin (blue) and {drift['plain']:.2f} in the plain twin (orange) since "
                 f"the first snapshot; the plotted unit's 15th-85th percentile width is now {width['bn']:.2f} with BN, "
                 f"{width['plain']:.2f} without.")
-        if self.done:
-            text = "**Figure 1 done.** " + text
         if acc:
             text += (f" Test accuracy ({len(self.log.eval_steps)} evaluations on {self.test_images} images, no TTA): "
                      f"{100 * acc['bn']:.1f}% with BN, {100 * acc['plain']:.1f}% without.")

@@ -1,6 +1,7 @@
 """The app's explanatory prose, in one place: what each view shows, in plain words."""
 from bnapp import TWIN_LABELS
 from bnapp.measure.landscape import FACTORS
+from bnapp.measure.spread import Paired
 from bnapp.nets.models import GAUSSIAN_SD
 from bnapp.nets.noisy_bn import N_MU, N_SIGMA, R_MU, R_SIGMA
 from bnapp.services.experiments import PLACEMENT, PLACEMENT_SEEDS, SWEEP
@@ -169,16 +170,19 @@ landscape plots above are Santurkar et al.'s answer), or that this holds for eve
 small network."""
 
 
+def near_best(f: dict) -> str:
+    """One twin's `tuning.forgiveness`: how many of its trials came near its best, at which rates."""
+    lo, hi = f["lr_range"]
+    rates = f"lr {lo:g}" if lo == hi else f"lr {lo:g} to {hi:g}"
+    return f"{f['near_best']} of its {f['trials']} trials ({rates})"
+
+
 def forgiving(view: dict) -> str:
     """The "how forgiving" view's words, from the search's own numbers."""
     n = view["protocol"].get("trials", len(view["rows"]) // 2)
-    parts = []
-    for twin, f in view["forgiveness"].items():
-        lo, hi = f["lr_range"]
-        rates = f"lr {lo:g}" if lo == hi else f"lr {lo:g} to {hi:g}"
-        parts.append(f"the {TWIN_LABELS[twin]} twin came within 1 point of its best ({100 * f['best']:.1f}%) in "
-                     f"{f['near_best']} of its {f['trials']} trials ({rates}); its median trial reached "
-                     f"{100 * f['median']:.1f}%")
+    parts = [f"the {TWIN_LABELS[twin]} twin came within 1 point of its best ({100 * f['best']:.1f}%) in "
+             f"{near_best(f)}; its median trial reached {100 * f['median']:.1f}%"
+             for twin, f in view["forgiveness"].items()]
     return (f"**How forgiving is each twin?** One recipe search, the same {n} trials for both twins (two anchors, then "
             "random draws of learning rate, weight decay drawn independently of it, warm-up, label smoothing, the "
             "shifts' rate multiplier and the conv init), each trial trained on the training images minus 5,000 held "
@@ -192,9 +196,9 @@ def figure1_shipped(summary: str, record: dict) -> str:
     """Under the shipped Figure 1: the first seed's summary, then every seed's drift and accuracy."""
     drift, acc, diff = record["drift"], record["test_acc"], record["drift_bn_minus_plain"]
     n = len(record["seeds"])
-    verdict = "a difference" if n > 1 and abs(diff["difference"]) > diff["half_width"] else "no clear difference"
+    verdict = "a difference" if Paired(**diff).differs else "no clear difference"
     return (f"**Shipped: {record['steps']:,} steps, {n} seeds** (`checkpoints/figure1.json`; the button trains a short "
-            f"live run instead). First seed: {summary.replace('**Figure 1 done.** ', '')}  \n"
+            f"live run instead). First seed: {summary}  \n"
             f"Over {n} seeds, the mean drift of the 100 sigmoids' medians: BN twin {drift['bn']['mean']:.2f} +- "
             f"{drift['bn']['sd']:.2f}, plain twin {drift['plain']['mean']:.2f} +- {drift['plain']['sd']:.2f} "
             f"(BN minus plain {diff['difference']:+.2f} +- {diff['half_width']:.2f}, 95%, paired by seed: {verdict}); "
@@ -206,12 +210,7 @@ def figure1_shipped(summary: str, record: dict) -> str:
 def fair_gap(gap) -> str:
     """Under the pair menu: the fair pair's gap with its spread, and what BN buys on the same runs."""
     a, d, f = gap.accuracy, gap.difference, gap.forgiveness
-    verdict = "beyond the seeds' spread" if d.differs else "within the seeds' spread"
-
-    def near(t: str) -> str:
-        lo, hi = f[t]["lr_range"]
-        rates = f"lr {lo:g}" if lo == hi else f"lr {lo:g} to {hi:g}"
-        return f"{f[t]['near_best']} of its {f[t]['trials']} trials ({rates})"
+    verdict = "a difference: the interval excludes 0" if d.differs else "no clear difference: the interval includes 0"
 
     def reached(t: str, other: str) -> str:
         step = gap.reach[t]
@@ -223,6 +222,7 @@ def fair_gap(gap) -> str:
             f"validation split with the same {f['bn']['trials']} trials for both (Train tab: *How forgiving is each "
             f"twin?*). Over {gap.seeds} seeds, test accuracy BN {a['bn'].percent(2)}, plain {a['plain'].percent(2)}: "
             f"BN minus plain {100 * d.difference:+.2f} points +- {100 * d.half_width:.2f} (95%, paired by seed), "
-            f"{verdict}. What BN buys, on the same runs: it came within 1 point of its best in {near('bn')}, the "
-            f"plain twin in {near('plain')}; {reached('bn', 'plain')} of {gap.steps:,} (seed 0, no TTA), and "
+            f"{verdict}. What BN buys, on the same runs: it came within 1 point of its best in {near_best(f['bn'])}, "
+            f"the plain twin in {near_best(f['plain'])}; {reached('bn', 'plain')} of {gap.steps:,} (seed 0, no TTA), "
+            f"and "
             f"{reached('plain', 'bn')}. The `cnn` pair is the other question: both twins at BN's recipe.")

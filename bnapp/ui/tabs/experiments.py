@@ -94,7 +94,7 @@ def run_placement(state: ServerState, arch: str):
 def run_figure1(state: ServerState):
     """Ioffe & Szegedy's Figure 1 on CIFAR-10; streams the three panels and a summary."""
     for fig in figure1.figure1_run(state.dataset(), figure1.figure1_config(max_seconds=state.limits.max_seconds)):
-        yield figures.figure1(fig.log, fig.points), fig.summary()
+        yield figures.figure1(fig.log, fig.points), ("**Figure 1 done.** " if fig.done else "") + fig.summary()
 
 
 @shown_to_user
