@@ -25,7 +25,7 @@ from bnapp.services.experiments import (
     tta_choice,
     tta_rows,
 )
-from bnapp.services.figure1 import figure1_config, figure1_run, figure1_seeds
+from bnapp.services.figure1 import Figure1, figure1_config, figure1_seeds
 from bnapp.services.noisy import noisy_runs
 from bnapp.services.probes import describe_landscape, probe_for
 from bnapp.services.shipping import EXPERIMENTS_PROG
@@ -59,12 +59,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--twin", default="both", choices=("both", *TWINS), help="tune: which twins to search for")
     p.add_argument("--trials", type=int, default=8, help="tune: trials per twin (the anchors, then seeded draws)")
     p.add_argument("--out", default="runs/tune/cnn-fair.jsonl",
-                   help="tune: the table, appended to and resumed; figure1 with --seeds: the record written")
+                   help="tune: the table, appended to and resumed; figure1: the record written")
     p.add_argument("--steps", type=int, default=0,
                    help="lr-sweep, figure1: train this many steps (Figure 1's paper: 50000)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
-                   help="figure1: these seeds, each one's drift and accuracy recorded (the first seed's figure)")
+                   help="figure1: these seeds (default: --seed), each one's drift and accuracy recorded "
+                        "(the first seed's figure)")
     return p
+
+
+def _figure1(a: argparse.Namespace, data, argv: list[str] | None) -> int:
+    """Figure 1 for each of --seeds (else --seed): the first seed's percentiles over the run, every seed's
+    drift and accuracy with their spread; --out writes the record (what checkpoints/figure1.json holds)."""
+    record = figure1_seeds(data, figure1_config(epochs=a.epochs, steps=a.steps), tuple(a.seeds or [a.seed]))
+    fig = Figure1.from_dict(record["figure"])
+    columns = [(t, q) for t in ("plain", "bn") for q in (15, 50, 85)]
+    print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t, q in columns))
+    for step, point in fig.points[:: max(1, len(fig.points) // 10)] + fig.points[-1:]:
+        print(f"{step:>6} " + " ".join(f"{point[t]['act_input'][q]:>10.3f}" for t, q in columns))
+    print(fig.summary())
+    print(json.dumps({k: record[k] for k in ("seeds", "drift", "test_acc", "drift_bn_minus_plain")}, indent=1))
+    if a.out:
+        record["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
+        Path(a.out).write_text(json.dumps(record, indent=1))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,22 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = TrainConfig(a.arch, recipe, seed=a.seed, train_subset=a.train_subset, test_subset=a.test_subset,
                       evals_per_run=8, steps=a.steps)
-    if a.experiment == "figure1" and a.seeds:
-        record = figure1_seeds(data, figure1_config(epochs=a.epochs, steps=a.steps), tuple(a.seeds))
-        record["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
-        Path(a.out).write_text(json.dumps(record, indent=1))
-        print(json.dumps({k: record[k] for k in ("seeds", "drift", "test_acc", "drift_bn_minus_plain")}, indent=1))
-        return 0
     if a.experiment == "figure1":
-        for fig in figure1_run(data, figure1_config(a.seed, a.epochs, a.steps)):
-            if fig.done:
-                print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t in ("plain", "bn")
-                                                 for q in (15, 50, 85)))
-                for step, point in fig.points[:: max(1, len(fig.points) // 10)] + fig.points[-1:]:
-                    print(f"{step:>6} " + " ".join(f"{point[t]['act_input'][q]:>10.3f}" for t in ("plain", "bn")
-                                                   for q in (15, 50, 85)))
-                print(fig.summary())
-        return 0
+        return _figure1(a, data, argv)
     if a.experiment == "tune":
         return _tune(a, load_cifar10(a.data))
     if a.experiment == "landscape":
