@@ -11,6 +11,7 @@ from bnapp.nets.models import build_pair
 from bnapp.services import activations, prediction
 from bnapp.services.prediction import NO_ANSWER
 from bnapp.store.pairs import Pair
+from bnapp.ui import text
 from bnapp.ui.figures.compare import class_probabilities
 
 SMALL = (8, 16, 16)
@@ -32,7 +33,7 @@ def test_a_diverged_twin_has_no_answer_and_the_other_twin_still_does():
     assert pred.probs["plain"] == {NO_ANSWER: 0.0} and not pred.answers("plain") and pred.answers("bn")
     assert not pred.agree and len(pred.probs["bn"]) == 10 and math.isclose(sum(pred.probs["bn"].values()), 1,
                                                                            rel_tol=1e-4)
-    line = prediction.verdict(pred, "cat")
+    line = text.verdict(pred, "cat")
     assert "The plain twin has no answer" in line and "plain no answer" in line and "With BatchNorm: " in line
     figure = class_probabilities(pred.probs, "cat")
     assert list(figure.data[1].y) == [0.0] * 10  # the plain twin's bars: none
@@ -50,7 +51,8 @@ def test_activation_statistics_of_a_diverged_twin_count_what_is_not_finite():
             assert sum(s.hist_counts) <= math.prod(layer.shape)
     assert all(layer.act.nonfinite_fraction == 0 for layer in result["bn"])
     view = activations.look_inside(pair, x, "16 random images", "eval", None)
-    assert "The plain twin's values are not all finite numbers" in view.note and "The BN twin's values" not in view.note
+    note = text.activation_note(view)
+    assert "The plain twin's values are not all finite numbers" in note and "The BN twin's values" not in note
 
 
 def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import torch
 
-from bnapp import TWIN_LABELS
 from bnapp.data.cifar10 import draw
 from bnapp.data.images import image_tensor, to_model_input
 from bnapp.measure import stats
@@ -27,7 +26,8 @@ class ActivationView:
     plain: list[LayerStats]
     layer: str  # the unit shown in detail
     mode: str
-    note: str
+    pair_title: str
+    batch: str  # what the batch is, in words
 
     @property
     def layer_names(self) -> list[str]:
@@ -68,23 +68,4 @@ def look_inside(pair: Pair, images: torch.Tensor, what: str, mode: str, layer: s
     bn, plain = result["bn"], result["plain"]
     names = [unit.name for unit in bn]
     layer = layer if layer in names else names[min(DEFAULT_LAYER_INDEX, len(names) - 1)]
-    i = names.index(layer)
-    note = (f"**{pair_title(pair)}**, {mode} mode, batch: {what}. Layer `{layer}`: {bn[i].bn_kind} on a tensor of "
-            f"shape {tuple(bn[i].shape)}; {100 * bn[i].act.zero_fraction:.0f}% of the BN twin's values are exactly "
-            f"zero after ReLU ({100 * plain[i].act.zero_fraction:.0f}% in the plain twin).")
-    return ActivationView(bn, plain, layer, mode, note + nonfinite_note(result))
-
-
-def nonfinite_note(result: dict[str, list[stats.LayerStats]]) -> str:
-    """Where a twin's values stop being finite numbers (its weights blew up in training), said once per twin."""
-    lines = []
-    for twin, layers in result.items():
-        share = {unit.name: max(unit.pre.nonfinite_fraction, unit.post.nonfinite_fraction, unit.act.nonfinite_fraction)
-                 for unit in layers}
-        bad = [name for name, f in share.items() if f > 0]
-        if bad:
-            worst = max(share.values())
-            lines.append(f"  \n**The {TWIN_LABELS[twin]} twin's values are not all finite numbers** from "
-                         f"layer `{bad[0]}` on (up to {100 * worst:.0f}% NaN or infinite: its weights blew up in "
-                         "training); its statistics here are over the finite values only.")
-    return "".join(lines)
+    return ActivationView(bn, plain, layer, mode, pair_title(pair), what)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from bnapp import CLASSES, TWIN_LABELS, TWINS
+from bnapp import CLASSES
 from bnapp.data.images import Examples, ImageError, image_tensor, open_image, open_many, to_model_input
 from bnapp.measure import infer
 from bnapp.store.pairs import Pair
@@ -117,33 +117,12 @@ def predict_images(pair: Pair, images: list[Image.Image]) -> list[Prediction]:
     return [Prediction(s, {t: label_dict(p[i]) for t, p in probs.items()}) for i, s in enumerate(smalls)]
 
 
-def verdict(pred: Prediction, truth: str | None) -> str:
-    """One line saying what each twin says, and whether each is right on a known test image."""
-    (bn, p_bn), (plain, p_plain) = pred.top1("bn"), pred.top1("plain")
-    silent = [t for t in TWINS if not pred.answers(t)]
-    if silent:
-        line = " ".join(f"**The {TWIN_LABELS[t]} twin has no answer:** its outputs are NaN or infinite "
-                        "(its weights blew up in training: it diverged)." for t in silent)
-        line += "".join(f" {'With' if t == 'bn' else 'Without'} BatchNorm: {pred.top1(t)[0]} ({pred.top1(t)[1]:.0%})."
-                        for t in TWINS if t not in silent)
-    else:
-        line = (f"**Both twins say {bn}** ({p_bn:.0%} with BN, {p_plain:.0%} without)." if pred.agree else
-                f"**The twins disagree:** {bn} ({p_bn:.0%}) with BatchNorm, {plain} ({p_plain:.0%}) without.")
-    if truth:
-        marks = [f"{TWIN_LABELS[t]} "
-                 f"{'no answer' if not pred.answers(t) else 'right' if pred.top1(t)[0] == truth else 'wrong'}"
-                 for t in TWINS]
-        line += f"  \nTrue label (a real CIFAR-10 test image): **{truth}** -- {', '.join(marks)}."
-    return line
-
-
 @dataclass
 class Comparison:
     """One image seen by both twins."""
 
     prediction: Prediction
     truth: str | None  # the true class when the image is one of the shipped test images
-    verdict: str
 
 
 @dataclass
@@ -162,7 +141,7 @@ class ManyComparison:
 def compare(pair: Pair, image: Image.Image, examples: Examples) -> Comparison:
     pred = predict_images(pair, [image])[0]
     truth = examples.truth(image)
-    return Comparison(pred, truth, verdict(pred, truth))
+    return Comparison(pred, truth)
 
 
 def compare_many(pair: Pair, files: list[str], examples: Examples) -> ManyComparison:

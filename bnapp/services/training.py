@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnapp import ROOT, TWIN_LABELS, TWINS
+from bnapp import ROOT, TWINS
 from bnapp.services import UserError, tuning
 from bnapp.services.budget import Plan, plan_run
-from bnapp.services.probes import describe_landscape, probe_for
-from bnapp.services.speedup import steps_to_accuracy
+from bnapp.services.probes import probe_for
 from bnapp.services.state import RunRecord, ServerState, Session
 from bnapp.system import machine, sharing
 from bnapp.system.sharing import StopFlag
@@ -74,23 +73,6 @@ def recorded_log(meta: dict[str, dict]) -> RunLog:
     return log
 
 
-def run_summary(meta: dict[str, dict], log: RunLog, end: RunEnd) -> str:
-    acc = {t: meta[t]["test_accuracy"] for t in TWINS}
-    lines = [f"**{'Stopped early; partial result' if end.stopped else 'Done'}** in {end.seconds:.0f} s on "
-             f"{end.trained_on}. Final test accuracy: "
-             f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
-             f"({meta['bn']['test_images']} test images, predicted in "
-             f"{meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
-    for t in TWINS:
-        if log.diverged.get(t) is not None:
-            lines.append(f"The {TWIN_LABELS[t]} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) "
-                         "and was frozen there; the other twin carried on.")
-    if log.eval_steps:
-        lines.append(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
-                                       meta["bn"]["test_images"], log.diverged.get("plain") is not None).describe())
-    return "  \n".join(lines)
-
-
 @dataclass
 class LiveUpdate:
     """One moment of a live run, for the UI."""
@@ -104,7 +86,7 @@ class LiveUpdate:
     evaluated: bool  # this event brought a new evaluation (and evolution point)
     pair_name: str | None = None  # set on the final update: the new pair in the menu
     files: list[Path] = field(default_factory=list)
-    summary: str = ""
+    end: RunEnd | None = None  # set on the final update: how the run ended (the UI words it: `text.run_summary`)
 
 
 @dataclass
@@ -192,14 +174,7 @@ def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: f
             session.record(run_record(name, cfg, end.result.metadata, log))
         except OSError as e:
             raise UserError(f"Could not write the run's checkpoint files: {e}") from None
-        summary = run_summary(end.result.metadata, log, end)
-        if end.plan:
-            summary += f"  \nTime budget: {end.plan}."
-        if lines:
-            summary += "  \n" + describe_landscape(lines)
-        yield LiveUpdate(ev, log, points, lines, unit, "done", False, name, files,
-                         summary + f"  \nThe pair **{name}** is now in the model-pair menu for Compare and "
-                                   "Activations.")
+        yield LiveUpdate(ev, log, points, lines, unit, "done", False, name, files, end)
     finally:
         session.running = False
         session.stop.clear()  # the next run starts afresh

@@ -1,5 +1,5 @@
 """The app's explanatory prose, in one place: what each view shows, in plain words."""
-from bnapp import TWIN_LABELS
+from bnapp import TWIN_LABELS, TWINS
 from bnapp.measure.landscape import FACTORS
 from bnapp.measure.spread import Paired
 from bnapp.nets.models import GAUSSIAN_SD
@@ -7,7 +7,8 @@ from bnapp.nets.noisy_bn import N_MU, N_SIGMA, R_MU, R_SIGMA
 from bnapp.services.experiments import PLACEMENT, PLACEMENT_SEEDS, SWEEP
 from bnapp.services.figure1 import PROBE_IMAGES
 from bnapp.services.noisy import NOISY, NOISY_SEEDS
-from bnapp.services.probes import LANDSCAPE_IMAGES
+from bnapp.services.probes import LANDSCAPE_IMAGES, describe_landscape
+from bnapp.services.speedup import steps_to_accuracy
 from bnapp.services.testtime import CURVE_IMAGES
 from bnapp.training.recipes import RECIPES
 
@@ -226,3 +227,65 @@ def fair_gap(gap) -> str:
             f"the plain twin in {near_best(f['plain'])}; {reached('bn', 'plain')} of {gap.steps:,} (seed 0, no TTA), "
             f"and "
             f"{reached('plain', 'bn')}. The `cnn` pair is the other question: both twins at BN's recipe.")
+
+
+def run_summary(u) -> str:
+    """Under a finished live run (`training.LiveUpdate` with its `end`): how it ended, both twins' accuracy, a
+    twin that diverged, the steps BN saved, the time budget's plan, the landscape's medians, the new pair."""
+    end, log, meta = u.end, u.log, u.end.result.metadata
+    acc = {t: meta[t]["test_accuracy"] for t in TWINS}
+    lines = [f"**{'Stopped early; partial result' if end.stopped else 'Done'}** in {end.seconds:.0f} s on "
+             f"{end.trained_on}. Final test accuracy: "
+             f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
+             f"({meta['bn']['test_images']} test images, predicted in "
+             f"{meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
+    lines += [f"The {TWIN_LABELS[t]} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) and was frozen there; "
+              "the other twin carried on." for t in TWINS if log.diverged.get(t) is not None]
+    if log.eval_steps:
+        lines.append(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
+                                       meta["bn"]["test_images"], log.diverged.get("plain") is not None).describe())
+    if end.plan:
+        lines.append(f"Time budget: {end.plan}.")
+    if u.landscape:
+        lines.append(describe_landscape(u.landscape))
+    lines.append(f"The pair **{u.pair_name}** is now in the model-pair menu for Compare and Activations.")
+    return "  \n".join(lines)
+
+
+def verdict(pred, truth: str | None) -> str:
+    """Compare's line (`prediction.Prediction`): what each twin says, and whether each is right on a known test
+    image."""
+    (bn, p_bn), (plain, p_plain) = pred.top1("bn"), pred.top1("plain")
+    silent = [t for t in TWINS if not pred.answers(t)]
+    if silent:
+        line = " ".join(f"**The {TWIN_LABELS[t]} twin has no answer:** its outputs are NaN or infinite "
+                        "(its weights blew up in training: it diverged)." for t in silent)
+        line += "".join(f" {'With' if t == 'bn' else 'Without'} BatchNorm: {pred.top1(t)[0]} ({pred.top1(t)[1]:.0%})."
+                        for t in TWINS if t not in silent)
+    else:
+        line = (f"**Both twins say {bn}** ({p_bn:.0%} with BN, {p_plain:.0%} without)." if pred.agree else
+                f"**The twins disagree:** {bn} ({p_bn:.0%}) with BatchNorm, {plain} ({p_plain:.0%}) without.")
+    if truth:
+        marks = [f"{TWIN_LABELS[t]} "
+                 f"{'no answer' if not pred.answers(t) else 'right' if pred.top1(t)[0] == truth else 'wrong'}"
+                 for t in TWINS]
+        line += f"  \nTrue label (a real CIFAR-10 test image): **{truth}** -- {', '.join(marks)}."
+    return line
+
+
+def activation_note(v) -> str:
+    """Above the Activations view (`activations.ActivationView`): the pair, mode and batch, the layer shown, and
+    where a twin's values stop being finite numbers (its weights blew up in training), said once per twin."""
+    bn, plain = v.bn[v.index], v.plain[v.index]
+    line = (f"**{v.pair_title}**, {v.mode} mode, batch: {v.batch}. Layer `{v.layer}`: {bn.bn_kind} on a tensor of "
+            f"shape {tuple(bn.shape)}; {100 * bn.act.zero_fraction:.0f}% of the BN twin's values are exactly "
+            f"zero after ReLU ({100 * plain.act.zero_fraction:.0f}% in the plain twin).")
+    for twin, layers in (("bn", v.bn), ("plain", v.plain)):
+        share = {unit.name: max(unit.pre.nonfinite_fraction, unit.post.nonfinite_fraction, unit.act.nonfinite_fraction)
+                 for unit in layers}
+        bad = [name for name, f in share.items() if f > 0]
+        if bad:
+            line += (f"  \n**The {TWIN_LABELS[twin]} twin's values are not all finite numbers** from layer "
+                     f"`{bad[0]}` on (up to {100 * max(share.values()):.0f}% NaN or infinite: its weights blew up in "
+                     "training); its statistics here are over the finite values only.")
+    return line

@@ -66,4 +66,5 @@ def activations(state: ServerState, pair_name: str, source: str, n: float, mode:
     v = act.look_inside(pair, images, what, mode, layer)
     return (figures.layer_overview(v.bn, v.plain, v.mode),
             figures.layer_histograms(v.bn[v.index], v.plain[v.index], v.mode),
-            figures.channel_view(v.bn[v.index], v.mode), gr.Dropdown(choices=v.layer_names, value=v.layer), v.note)
+            figures.channel_view(v.bn[v.index], v.mode), gr.Dropdown(choices=v.layer_names, value=v.layer),
+            text.activation_note(v))

@@ -67,7 +67,7 @@ def compare(state: ServerState, image_path: str | None, pair_name: str, session:
     c = prediction.compare(pair, open_upload(image_path), state.examples)
     seen = c.prediction.small.resize((160, 160), Image.Resampling.NEAREST)
     return (c.prediction.probs["bn"], c.prediction.probs["plain"], seen,
-            figures.class_probabilities(c.prediction.probs, c.truth), c.verdict)
+            figures.class_probabilities(c.prediction.probs, c.truth), text.verdict(c.prediction, c.truth))
 
 
 @shown_to_user

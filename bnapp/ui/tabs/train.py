@@ -147,7 +147,8 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
         lines = landscape_figures.landscape(u.landscape, measured=settings.landscape)
         if u.pair_name is not None:
             yield (figures.training_curves(u.log), evolution(u.points, u.unit), lines,
-                   _progress_html(ev.step, ev.total_steps, 0, 0, "done"), u.summary, [str(f) for f in u.files],
+                   _progress_html(ev.step, ev.total_steps, 0, 0, "done"), text.run_summary(u),
+                   [str(f) for f in u.files],
                    gr.Dropdown(choices=pair_choices(state, session), value=u.pair_name))
             return
         # Redrawing plotly figures costs the browser far more CPU than the server; where both share
