@@ -11,6 +11,7 @@ from bnapp.nets.models import build_pair
 from bnapp.services import activations, prediction
 from bnapp.services.prediction import NO_ANSWER
 from bnapp.store.pairs import Pair
+from bnapp.ui import testtime_text as words
 from bnapp.ui import text
 from bnapp.ui.figures.compare import class_probabilities
 
@@ -62,8 +63,8 @@ def test_the_company_view_says_a_diverged_plain_twin_has_no_answer():
         return CompanyView("cat", [0.1] * 10, plain, "dog", [2], {k: [[0.5]] for k in KINDS},
                            {k: [["cat"]] for k in KINDS})
 
-    assert "the plain twin has no answer" in view([math.nan] * 10).summary().split("\n")[0]
-    assert "the plain twin says cat" in view([0.0] * 3 + [1.0] + [0.0] * 6).summary()
+    assert "the plain twin has no answer" in words.company_summary(view([math.nan] * 10)).split("\n")[0]
+    assert "the plain twin says cat" in words.company_summary(view([0.0] * 3 + [1.0] + [0.0] * 6))
 
 
 def test_the_training_curves_keep_the_scale_of_the_start_when_a_twin_blows_up():

@@ -20,6 +20,7 @@ from bnapp.services import UserError, shift, testtime
 from bnapp.services.testtime import ImagePool
 from bnapp.store.checkpoints import base_metadata
 from bnapp.store.pairs import Pair
+from bnapp.ui import testtime_text as words
 
 
 def smooth_images(n: int = 16, seed: int = 0) -> torch.Tensor:
@@ -192,7 +193,7 @@ def test_company_view_copies_of_itself_in_batchnorm1d_lose_the_image(few_sizes):
     top_a = a.top[copies][3]
     assert top_a == b.top[copies][3] and len(top_a) == 1
     assert all(len(d) == testtime.DRAWS for d in a.prob[testtime.KINDS[0]][1:])
-    assert "another answer in" in a.summary()
+    assert "another answer in" in words.company_summary(a)
     with pytest.raises(UserError, match="Company class"):
         testtime.company(pair, pool.images[0], pool, company_class="unicorn")
 
@@ -222,7 +223,7 @@ def test_shift_view_measures_every_variant_on_the_same_images():
     v = shift.shift(pair, pool, "contrast", 5, prior=8, n=100)
     assert v.n == 100 and v.batch == 100 and set(v.accuracy) == set(shift.VARIANTS)
     assert len(v.shown) == shift.SHOWN and v.shown[0][1] in CLASSES
-    assert "click *All severities*" in v.table()
+    assert "click *All severities*" in words.shift_table(v)
     curve = shift.severities(pair, pool, "contrast", prior=8, n=100)
     assert all(len(a) == 6 for a in curve.accuracy.values())
     again = shift.shift(pair, pool, "contrast", 5, prior=8, n=100)
@@ -255,7 +256,8 @@ def test_own_batch_uses_every_readable_file_and_names_the_others(tmp_path):
     bad.write_bytes(b"not an image")
     u = shift.own_batch(pair, [*paths, str(bad)], prior=0)
     assert u.names == ["ok0.png", "ok1.png", "ok2.png"] and "broken.jpg" in u.problems[0]
-    assert len(u.rows()) == 3 and len(u.rows()[0]) == 1 + len(shift.VARIANTS) and "Skipped" in u.note()
+    rows = words.upload_rows(u)
+    assert len(rows) == 3 and len(rows[0]) == 1 + len(shift.VARIANTS) and "Skipped" in words.upload_note(u)
     with pytest.raises(UserError, match="No usable image"):
         shift.own_batch(pair, [str(bad)])
     with pytest.raises(UserError, match="At most 256"):

@@ -68,27 +68,6 @@ class ShiftView:
     def pm(self, p: float) -> float:
         return interval(p, self.n)
 
-    def table(self) -> str:
-        """Markdown: each variant's accuracy on the corrupted (and, once measured, the clean) images."""
-        names = variant_names(self.prior)
-        head = (f"| | {corruptions.LABELS[self.corruption]}, severity {self.severity} |"
-                + (" clean |" if self.clean else ""))
-        rows = [head, "|---|---|" + ("---|" if self.clean else "")]
-        for v in VARIANTS:
-            clean = f" {self.clean[v]:.1%} |" if self.clean else ""
-            rows.append(f"| {names[v]} | **{self.accuracy[v]:.1%}** ± {self.pm(self.accuracy[v]):.1%} |{clean}")
-        note = (f"\n\n{self.n} random test images from {self.source}; BN statistics over batches of {self.batch}; "
-                "fp32, no TTA; ± is a 95% interval.")
-        return "\n".join(rows) + note + ("" if self.clean else " Clean accuracies: click *All severities*.")
-
-    def shown_table(self) -> str:
-        """Markdown: what each variant says for the images shown, left to right."""
-        rows = ["| image | true | " + " | ".join(SHORT[v] for v in VARIANTS) + " |",
-                "|---|---|" + "---|" * len(VARIANTS)]
-        rows += [f"| {i + 1} | {truth} | "
-                 + " | ".join(said[v] if said[v] == truth else f"*{said[v]}*" for v in VARIANTS)
-                 + " |" for i, (_, truth, said) in enumerate(self.shown)]
-        return "\n".join(rows) + "\n\nA wrong answer is in *italics*."
 
 
 def sample(pool: ImagePool, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -188,16 +167,6 @@ class UploadView:
         """Images whose BN answer changes when BN adapts to the batch."""
         return sum(a[0] != b[0] for a, b in zip(self.predictions["running"], self.predictions[variant]))
 
-    def rows(self) -> list[list[str]]:
-        return [[name] + [f"{c} ({p:.0%})" for c, p in (self.predictions[v][i] for v in VARIANTS)]
-                for i, name in enumerate(self.names)]
-
-    def note(self) -> str:
-        n = len(self.names)
-        text = (f"{n} image(s) as one batch. Adapting BN's statistics to your batch changed the BN twin's answer "
-                f"for **{self.changed()} of {n}** (batch alone) and {self.changed('mixed')} of {n} "
-                f"(mixed, N = {self.prior:g}).")
-        return text + ("  \nSkipped: " + "; ".join(self.problems) if self.problems else "")
 
 
 def own_batch(pair: Pair, files: list, prior: float = DEFAULT_PRIOR) -> UploadView:

@@ -35,16 +35,6 @@ class StepsToAccuracy:
             return None
         return self.plain_step / self.bn_step
 
-    def describe(self) -> str:
-        if self.ratio is None:
-            return self.reason
-        at_least = "at least " if self.lower_bound else ""
-        return (f"The BN twin reached the plain twin's final accuracy ({100 * self.target:.1f}% "
-                f"+- {100 * self.margin:.1f} points, 95%, on the same test images without TTA) by step "
-                f"{self.bn_step:.0f}; the plain twin first got there at step {self.plain_step:.0f}: "
-                f"**{at_least}{self.ratio:.1f}x fewer steps**"
-                + (" (BN was already past it at its first evaluation)." if self.lower_bound else
-                   " (crossings interpolated between evaluations)."))
 
 
 def first_crossing(steps: list[int], accuracy: list[float | None], target: float) -> tuple[float | None, bool]:

@@ -7,7 +7,6 @@ fp32, without TTA, the same for both twins.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -79,18 +78,6 @@ class CompanyView:
         tops = [t for per_size in self.top[kind] if per_size for t in per_size]
         return sum(t != self.target for t in tops), len(tops)
 
-    def summary(self) -> str:
-        plain = (f"says {CLASSES[max(range(10), key=self.plain.__getitem__)]}" if all(map(math.isfinite, self.plain))
-                 else "has no answer (its outputs are not finite numbers: it diverged in training)")
-        lines = [f"In eval mode the BN twin says **{self.target}** ({self.bn_eval[CLASSES.index(self.target)]:.0%}); "
-                 f"the plain twin {plain}, whatever the batch."]
-        for kind in KINDS:
-            changed, total = self.changed(kind)
-            name = f"test images of class {self.company_class}" if kind == KINDS[1] else kind
-            lines.append(f"- with {name}: another answer in **{changed} of {total}** batches")
-        if self.undefined:
-            lines.append(f"\nBatch of one: {self.undefined}")
-        return "\n".join(lines)
 
 
 def company(pair: Pair, image: Image.Image | torch.Tensor, pool: ImagePool, company_class: str | None = None,
@@ -154,12 +141,6 @@ class BatchSizeCurve:
         """The 95% interval's half-width of each batch-statistics accuracy (0 where undefined)."""
         return [self.pm(a) if a is not None else 0.0 for a in self.batch_stats]
 
-    def summary(self) -> str:
-        shown = [(s, a) for s, a in zip(self.sizes, self.batch_stats) if a is not None]
-        line = ", ".join(f"{s}: {a:.1%}" for s, a in shown)
-        text = (f"On {self.n} of {self.source}: eval mode **{self.running:.1%} ± {self.pm(self.running):.1%}**, "
-                f"plain twin {self.plain:.1%}; with each batch's own statistics, by batch size: {line}.")
-        return text + (f"  \nBatch of one: {self.undefined}" if self.undefined else "")
 
 
 class _Cache:

@@ -7,8 +7,7 @@ from bnapp.nets.noisy_bn import N_MU, N_SIGMA, R_MU, R_SIGMA
 from bnapp.services.experiments import PLACEMENT, PLACEMENT_SEEDS, SWEEP
 from bnapp.services.figure1 import PROBE_IMAGES
 from bnapp.services.noisy import NOISY, NOISY_SEEDS
-from bnapp.services.probes import LANDSCAPE_IMAGES, describe_landscape
-from bnapp.services.speedup import steps_to_accuracy
+from bnapp.services.probes import LANDSCAPE_IMAGES
 from bnapp.services.testtime import CURVE_IMAGES
 from bnapp.training.recipes import RECIPES
 
@@ -227,29 +226,6 @@ def fair_gap(gap) -> str:
             f"the plain twin in {near_best(f['plain'])}; {reached('bn', 'plain')} of {gap.steps:,} (seed 0, no TTA), "
             f"and "
             f"{reached('plain', 'bn')}. The `cnn` pair is the other question: both twins at BN's recipe.")
-
-
-def run_summary(u) -> str:
-    """Under a finished live run (`training.LiveUpdate` with its `end`): how it ended, both twins' accuracy, a
-    twin that diverged, the steps BN saved, the time budget's plan, the landscape's medians, the new pair."""
-    end, log, meta = u.end, u.log, u.end.result.metadata
-    acc = {t: meta[t]["test_accuracy"] for t in TWINS}
-    lines = [f"**{'Stopped early; partial result' if end.stopped else 'Done'}** in {end.seconds:.0f} s on "
-             f"{end.trained_on}. Final test accuracy: "
-             f"**{100 * acc['bn']:.1f}% with BatchNorm, {100 * acc['plain']:.1f}% without** "
-             f"({meta['bn']['test_images']} test images, predicted in "
-             f"{meta['bn'].get('test_precision', 'fp32')} as Compare does)."]
-    lines += [f"The {TWIN_LABELS[t]} twin **diverged** at step {log.diverged[t]} (loss NaN/inf) and was frozen there; "
-              "the other twin carried on." for t in TWINS if log.diverged.get(t) is not None]
-    if log.eval_steps:
-        lines.append(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
-                                       meta["bn"]["test_images"], log.diverged.get("plain") is not None).describe())
-    if end.plan:
-        lines.append(f"Time budget: {end.plan}.")
-    if u.landscape:
-        lines.append(describe_landscape(u.landscape))
-    lines.append(f"The pair **{u.pair_name}** is now in the model-pair menu for Compare and Activations.")
-    return "  \n".join(lines)
 
 
 def verdict(pred, truth: str | None) -> str:

@@ -10,6 +10,7 @@ from bnapp.data import corruptions
 from bnapp.services import UserError, shift, testtime
 from bnapp.services.state import ServerState, Session, get_pair
 from bnapp.services.uploads import open_upload
+from bnapp.ui import testtime_text as words
 from bnapp.ui import text
 from bnapp.ui.events import bind, raw_image, shown_to_user
 from bnapp.ui.figures import testtime as figures
@@ -112,7 +113,7 @@ def company(state: ServerState, pair_name: str, image_path: str | None, company_
     v = testtime.company(pair, image, state.test_pool(), None if company_class == AUTO_CLASS else company_class,
                          progress=_progress(progress))
     i = CLASSES.index(v.target)
-    return figures.company(v.sizes, v.prob, v.bn_eval[i], v.plain[i], v.target), v.summary()
+    return figures.company(v.sizes, v.prob, v.bn_eval[i], v.plain[i], v.target), words.company_summary(v)
 
 
 @shown_to_user
@@ -126,7 +127,7 @@ def batch_size(state: ServerState, pair_name: str, session: Session | None = Non
     """
     c = testtime.accuracy_vs_batch_size(get_pair(state, pair_name, session), state.test_pool(), _progress(progress))
     return (figures.batch_size(c.sizes, c.batch_stats, c.batch_stats_pm, c.running, c.pm(c.running), c.plain, c.n),
-            c.summary())
+            words.batch_size_summary(c))
 
 
 @shown_to_user
@@ -144,7 +145,8 @@ def distribution_shift(state: ServerState, pair_name: str, corruption: str, seve
         a table of accuracies with 95% intervals, a few corrupted images, what each variant says for them.
     """
     v = shift.shift(get_pair(state, pair_name, session), state.test_pool(), corruption, severity, prior)
-    return v.table(), [(img, f"{i + 1}: {truth}") for i, (img, truth, _) in enumerate(v.shown)], v.shown_table()
+    return (words.shift_table(v), [(img, f"{i + 1}: {truth}") for i, (img, truth, _) in enumerate(v.shown)],
+            words.shown_table(v))
 
 
 def first_look(state: ServerState, pair_name: str, corruption: str, severity: float, prior: float, shown: str,
@@ -184,4 +186,4 @@ def own_images(state: ServerState, pair_name: str, files: list[str] | None, prio
     if not files:
         return [], [], ""
     u = shift.own_batch(get_pair(state, pair_name, session), files, prior)
-    return list(zip(u.images, u.names)), u.rows(), u.note()
+    return list(zip(u.images, u.names)), words.upload_rows(u), words.upload_note(u)

@@ -12,7 +12,7 @@ from bnapp.services import UserError, hub_access, presets, training, tuning
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS
-from bnapp.ui import text, visitors
+from bnapp.ui import run_text, text, visitors
 from bnapp.ui.events import bind, on_gpu, seconds_or, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
 from bnapp.ui.figures import training as figures
@@ -147,7 +147,7 @@ def train_run(state: ServerState, run_events: training.RunEvents, session: Sessi
         lines = landscape_figures.landscape(u.landscape, measured=settings.landscape)
         if u.pair_name is not None:
             yield (figures.training_curves(u.log), evolution(u.points, u.unit), lines,
-                   _progress_html(ev.step, ev.total_steps, 0, 0, "done"), text.run_summary(u),
+                   _progress_html(ev.step, ev.total_steps, 0, 0, "done"), run_text.run_summary(u),
                    [str(f) for f in u.files],
                    gr.Dropdown(choices=pair_choices(state, session), value=u.pair_name))
             return
