@@ -107,8 +107,9 @@ def assert_percentiles_match_numpy(got: dict[int, float], values: np.ndarray, wh
         assert lo - slack <= got[p] <= hi + slack, (where, p, got[p], lo, hi)
 
 
+# 256 images already put every layer past MAX_QUANTILE_SAMPLE (the sampled path); 1,024 re-tested it at 4x the cost
 @pytest.mark.parametrize("n", [1, 16, pytest.param(64, marks=pytest.mark.slow),
-                               pytest.param(256, marks=pytest.mark.slow), pytest.param(1024, marks=pytest.mark.slow)])
+                               pytest.param(256, marks=pytest.mark.slow)])
 def test_percentiles_match_numpy_for_every_layer_of_a_cnn(n):
     model = trained_looking(build_pair("cnn")["bn"]).eval()
     seen: dict[str, dict[str, np.ndarray]] = {}
