@@ -50,8 +50,8 @@ def own_recipes(s: TrainSettings) -> tuple[Recipe, Recipe] | None:
         raise UserError("the fair preset needs the shipped recipe search (checkpoints/cnn-fair-search.jsonl)")
     bn, plain = offered[FAIR]
     searched = dict(arch=bn.arch, lr=bn.lr, batch_size=bn.batch_size, optimizer=bn.optimizer, placement="before")
-    names = dict(arch="architecture", lr="learning rate", batch_size="batch size", optimizer="optimizer",
-                 placement="BN placement")
+    names = {k: b.name for k, b in TrainLimits().bounds().items()} | dict(arch="architecture", optimizer="optimizer",
+                                                                          placement="BN placement")
     changed = [names[k] for k, v in searched.items() if not _same(getattr(s, k), v)]
     if changed:
         raise UserError(f"The fair preset trains each twin at the recipe its search chose (BN lr {bn.lr:g}, plain lr "

@@ -174,6 +174,8 @@ class Session:
         self.closed = True
         if self.running:
             self.stop.set()  # the run clears it as it ends
+        else:
+            self.stop.clear()  # a Stop clicked with no run: its flag file goes with the visitor
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 

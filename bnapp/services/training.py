@@ -86,7 +86,7 @@ class LiveUpdate:
     evaluated: bool  # this event brought a new evaluation (and evolution point)
     pair_name: str | None = None  # set on the final update: the new pair in the menu
     files: list[Path] = field(default_factory=list)
-    end: RunEnd | None = None  # set on the final update: how the run ended (the UI words it: `text.run_summary`)
+    end: RunEnd | None = None  # set on the final update: how the run ended (the UI words it: `run_text.run_summary`)
 
 
 @dataclass
