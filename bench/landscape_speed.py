@@ -20,7 +20,7 @@ from bench.common import data_path, machine_line  # noqa: E402
 from bnapp.data.cifar10 import load_cifar10  # noqa: E402
 from bnapp.data.images import Examples  # noqa: E402
 from bnapp.services.presets import BROWSER_EVALS, MIN_BUDGET, browser_config, preset  # noqa: E402
-from bnapp.services.probes import describe_landscape  # noqa: E402
+from bnapp.services.probes import landscape_medians  # noqa: E402
 from bnapp.services.state import ServerState, Session  # noqa: E402
 from bnapp.services.training import train_live  # noqa: E402
 from bnapp.training.limits import TrainLimits  # noqa: E402
@@ -68,14 +68,24 @@ def main() -> None:
     evaluations = QUICK_EVALS if a.quick else BROWSER_EVALS
     print(f"quick preset, {a.steps} steps, {evaluations} evaluations: without measurements {off:.1f} s, "
           f"with {on:.1f} s: x{on / off:.2f} (target <= x1.40)")
-    print("  " + describe_landscape(last.landscape))
+    print(f"  landscape medians: {medians(last.landscape)}")
     budget = QUICK_BUDGET if a.quick else preset("quick").budget
     took, last = run(state, 0, budget, True, a.quick)
     print(f"quick preset with its {budget:g} s budget and the measurements: click to summary {took:.1f} s "
           f"(target: inside the budget)")
     print(f"  {'stopped early' if last.end.stopped else 'done'} in {last.end.seconds:.0f} s on {last.end.trained_on}; "
-          f"time budget: {last.end.plan}")
-    print("  " + describe_landscape(last.landscape))
+          f"time budget: {plan_words(last.end.plan)}")
+    print(f"  landscape medians: {medians(last.landscape)}")
+
+
+def plan_words(plan) -> str:
+    return (f"{plan.steps} steps planned on {plan.train_images} images, {1000 * plan.step_seconds:.0f} ms a step, "
+            f"expected {plan.expected_seconds:.1f} s of {plan.budget:g} s")
+
+
+def medians(lines) -> str:
+    return "; ".join(f"{twin} " + ", ".join(f"{k} {v:.3g}" for k, v in m.items())
+                     for twin, m in landscape_medians(lines).items())
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def run(state: ServerState, precision: str, widths: tuple[int, ...] | None, quic
           f"click to summary {seconds_taken:.1f} s (budget {seconds:g} s, target <= 90 s); test accuracy on "
           f"{meta['test_images']} test images: BN {100 * acc['bn']:.1f}%, plain {100 * acc['plain']:.1f}%, gap "
           f"{100 * (acc['bn'] - acc['plain']):+.1f} points (target >= +5)")
-    print(f"[{precision}] time budget: {last.end.plan}")
+    plan = last.end.plan
+    print(f"[{precision}] time budget: {plan.steps} steps planned, {1000 * plan.step_seconds:.0f} ms a step, "
+          f"expected {plan.expected_seconds:.1f} s of {plan.budget:g} s")
     session.close()
 
 

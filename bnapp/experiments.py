@@ -6,6 +6,7 @@
     python -m bnapp.experiments noisy-bn --recipe quick --epochs 3 --train-subset 8192 --test-subset 1000
     python -m bnapp.experiments tta --validation --arch cnn --recipe fast --lr 0.3 --epochs 2 --train-subset 20000
     python -m bnapp.experiments tune --twin both --trials 8 --out runs/tune/cnn-fair.jsonl
+    python -m bnapp.experiments figure1 --seeds 0 1 2 --steps 50000 --out checkpoints/figure1.json
 """
 from __future__ import annotations
 
@@ -16,18 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from bnapp import TWINS
-from bnapp.data.cifar10 import DatasetError, holdout, load_cifar10
-from bnapp.services.experiments import (
-    lr_sweep,
-    placement_runs,
-    placement_summary,
-    trainability_line,
-    tta_choice,
-    tta_rows,
-)
-from bnapp.services.figure1 import Figure1, figure1_config, figure1_seeds
+from bnapp.data import sets
+from bnapp.data.cifar10 import DatasetError, holdout
+from bnapp.services.experiments import lr_sweep, placement_result, placement_runs, trainability, tta_choice, tta_rows
+from bnapp.services.figure1 import DATASET, Figure1, figure1_config, figure1_seeds
 from bnapp.services.noisy import noisy_runs
-from bnapp.services.probes import describe_landscape, probe_for
+from bnapp.services.probes import landscape_medians, probe_for
 from bnapp.services.shipping import EXPERIMENTS_PROG
 from bnapp.services.training import RunLog
 from bnapp.services.tuning import best, forgiveness, read_rows, run_search
@@ -35,6 +30,7 @@ from bnapp.training.recipes import RECIPES, TrainConfig
 from bnapp.training.search import trials
 
 PROG = EXPERIMENTS_PROG
+TUNE_TABLE = "runs/tune/cnn-fair.jsonl"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=("lr-sweep", "placement", "figure1", "landscape", "noisy-bn", "tta", "tune"),
@@ -50,16 +46,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default="fast", choices=sorted(RECIPES))
     p.add_argument("--lrs", type=float, nargs="+", default=None, help="lr-sweep: the learning rates")
     p.add_argument("--lr", type=float, default=None,
-                   help="all but lr-sweep and figure1: the rate (default: the recipe's)")
+                   help="all but lr-sweep: the rate (default: the recipe's)")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--train-subset", type=int, default=0)
     p.add_argument("--test-subset", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default=None)
+    p.add_argument("--data", default=None, help="the dataset's file or folder (default: its loader's)")
+    p.add_argument("--dataset", default=None, choices=tuple(sets.DATASETS),
+                   help=f"figure1 only: the data (default {DATASET}, MNIST's format; the rest: cifar10)")
     p.add_argument("--twin", default="both", choices=("both", *TWINS), help="tune: which twins to search for")
     p.add_argument("--trials", type=int, default=8, help="tune: trials per twin (the anchors, then seeded draws)")
-    p.add_argument("--out", default="runs/tune/cnn-fair.jsonl",
-                   help="tune: the table, appended to and resumed; figure1: the record written")
+    p.add_argument("--out", default=None,
+                   help=f"tune: the table, appended to and resumed (default {TUNE_TABLE}); figure1: the record "
+                        "written (default: none)")
     p.add_argument("--steps", type=int, default=0,
                    help="lr-sweep, figure1: train this many steps (Figure 1's paper: 50000)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -71,14 +70,14 @@ def parser() -> argparse.ArgumentParser:
 def _figure1(a: argparse.Namespace, data, argv: list[str] | None) -> int:
     """Figure 1 for each of --seeds (else --seed): the first seed's percentiles over the run, every seed's
     drift and accuracy with their spread; --out writes the record (what checkpoints/figure1.json holds)."""
-    record = figure1_seeds(data, figure1_config(epochs=a.epochs, steps=a.steps), tuple(a.seeds or [a.seed]))
+    cfg = figure1_config(epochs=a.epochs, steps=a.steps, dataset=a.dataset or DATASET, lr=a.lr)
+    record = figure1_seeds(data, cfg, tuple(a.seeds or [a.seed]))
     fig = Figure1.from_dict(record["figure"])
     columns = [(t, q) for t in ("plain", "bn") for q in (15, 50, 85)]
     print(f"{'step':>6} " + " ".join(f"{t + ' p' + str(q):>10}" for t, q in columns))
     for step, point in fig.points[:: max(1, len(fig.points) // 10)] + fig.points[-1:]:
         print(f"{step:>6} " + " ".join(f"{point[t]['act_input'][q]:>10.3f}" for t, q in columns))
-    print(fig.summary())
-    print(json.dumps({k: record[k] for k in ("seeds", "drift", "test_acc", "drift_bn_minus_plain")}, indent=1))
+    print(json.dumps({k: record[k] for k in ("seeds", "drift", "test_acc", "drift_bn_minus_plain", "data")}, indent=1))
     if a.out:
         record["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
         Path(a.out).write_text(json.dumps(record, indent=1))
@@ -90,11 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.experiment == "lr-sweep" and not a.lrs:
         p.error("lr-sweep needs --lrs")
+    if a.dataset not in (None, "cifar10") and a.experiment != "figure1":
+        p.error(f"{a.experiment} trains on cifar10 only")
     recipe = RECIPES[a.recipe] if a.epochs is None else replace(RECIPES[a.recipe], epochs=a.epochs)
     recipe = recipe if a.lr is None else recipe.at_rate(a.lr)
     try:
-        data = load_cifar10(a.data)
-        data = holdout(data) if a.validation else data
+        full = sets.load(a.dataset or (DATASET if a.experiment == "figure1" else "cifar10"), a.data)
+        data = holdout(full) if a.validation else full
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -103,27 +104,41 @@ def main(argv: list[str] | None = None) -> int:
     if a.experiment == "figure1":
         return _figure1(a, data, argv)
     if a.experiment == "tune":
-        return _tune(a, load_cifar10(a.data))
+        return _tune(a, full)
     if a.experiment == "landscape":
         return _landscape(cfg, data)
     if a.experiment == "noisy-bn":
         *_, run = noisy_runs(cfg, data)  # to the end: each yield is the same experiment, grown
         for seed, log in run.logs.items():
             print(f"seed {seed}: " + ", ".join(f"{t} {100 * acc[-1]:.1f}%" for t, acc in log.test_acc.items()))
-        print(run.summary())
+        for variant, diff in (run.compared() or {}).items():
+            print(diff.describe("noisy", variant))
         return 0
     if a.experiment == "tta":
         rows = []
         for row in tta_rows(cfg, data):
             rows.append(row)
             print(json.dumps(row), flush=True)
-        print(tta_choice(rows)[1])
+        choice = tta_choice(rows)
+        for twin, acc in choice.accuracy.items():
+            print(f"{twin}: " + ", ".join(f"{tta} {100 * a:.2f}%" + (f" (gain {100 * choice.gain[twin][tta].mean:+.2f} "
+                                                                    f"+- {100 * choice.gain[twin][tta].sd:.2f})"
+                                                                    if tta in choice.gain[twin] else "")
+                                          for tta, a in acc.items()))
+        print(f"chosen ({choice.made_for} twin's best mean over {choice.seeds} seeds): {choice.chosen}")
         return 0
     if a.experiment == "placement":
         logs: dict = {}
         for placement, seed, ev in placement_runs(cfg, data):
             logs.setdefault((placement, seed), RunLog()).add(ev)
-        print(placement_summary(logs))
+        for (placement, seed), log in sorted(logs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            print(f"seed {seed}, BN {placement} ReLU: BN twin {100 * log.test_acc['bn'][-1]:.1f}%, plain twin "
+                  f"{100 * log.test_acc['plain'][-1]:.1f}%")
+        result = placement_result(logs)
+        for variant, spread in result.finals.items():
+            print(f"{variant}: {spread.percent()} (n={spread.n})")
+        if result.before_vs_after is not None:
+            print(result.before_vs_after.describe("BN before ReLU", "BN after ReLU"))
         return 0
     rows = []
     for _, item in lr_sweep(cfg, data, a.lrs):
@@ -134,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         loss = f"{r['final_train_loss']:.3f}" if r["final_train_loss"] is not None else "-"
         print(f"{r['lr']:>8g} {r['twin']:>6} {100 * r['test_accuracy']:>8.1f}% {loss:>10} {r['status']:>9}")
-    print(trainability_line(rows))
+    t = trainability(rows)
+    print(f"largest rate that trains ({t.steps} steps): " + ", ".join(f"{k} {v}" for k, v in t.largest.items())
+          if t.largest is not None else f"{t.steps} steps: too short to say which rates train")
     return 0
 
 
@@ -142,7 +159,7 @@ def _tune(a: argparse.Namespace, data) -> int:
     """The search on the validation split, always (choices are never made on the test set)."""
     chosen = trials(a.trials, a.seed)
     twins = TWINS if a.twin == "both" else (a.twin,)
-    path = Path(a.out)
+    path = Path(a.out or TUNE_TABLE)
     print(f"{'trial':>5} {'twin':>6} {'lr':>7} {'wd':>8} {'warmup':>6} {'smooth':>6} {'shift x':>7} {'init':>11} "
           f"{'val acc':>8}")
     for row in run_search(holdout(data), chosen, path, twins, a.seed):
@@ -173,7 +190,9 @@ def _landscape(cfg: TrainConfig, data) -> int:
             print(f"{ev.step:>6} {t:>6} {v.loss:>7.3f} {v.loss_max - v.loss_min:>11.4f} "
                   f"{v.grad_change_min:>9.3g}-{v.grad_change_max:<9.3g} {v.beta:>9.3g}", flush=True)
     print("final test accuracy: " + ", ".join(f"{t} {100 * s.test_accuracy:.1f}%" for t, s in trainer.twins.items()))
-    print(describe_landscape(lines))
+    for twin, m in landscape_medians(lines).items():
+        print(f"{twin} (medians over {len(lines)} evaluations): beta {m['beta']:.3g}, largest gradient change "
+              f"{m['grad_change_max']:.3g}, loss range {m['loss_range']:.3g}")
     return 0
 
 

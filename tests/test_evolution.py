@@ -7,6 +7,7 @@ from bnapp.measure import evolution
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import build_pair
 from bnapp.services.figure1 import figure1_config, figure1_run
+from bnapp.ui import experiment_text
 
 
 def images(n=256):
@@ -41,12 +42,13 @@ def test_snapshots_leave_the_model_untouched():
 
 def test_figure1_streams_accuracy_and_percentiles_for_both_twins(synthetic_npz):
     data = load_cifar10(synthetic_npz)
-    cfg = figure1_config(epochs=1)
+    cfg = figure1_config(epochs=1, dataset="cifar10")
     frames = list(figure1_run(data, cfg))
     last = frames[-1]
     assert last.done and last.points[0][0] == 0 and {s for s, _ in last.points[1:]} <= set(last.log.eval_steps)
     assert all(set(p) == {"bn", "plain"} and p["bn"]["unit"] == "layer3" for _, p in last.points)
-    assert "with BN" in last.summary()
+    summary = experiment_text.figure1_summary(last)
+    assert "with BN" in summary and "CIFAR-10 images" in summary
 
 
 def test_figure1_summarises_the_drift_of_every_unit_and_names_each_twin():
@@ -60,7 +62,7 @@ def test_figure1_summarises_the_drift_of_every_unit_and_names_each_twin():
     fig = Figure1(RunLog(), [(0, point(0.0, 0.0)), (100, point(0.1, 2.0))], done=True)
     fig.points[1][1]["bn"]["medians"][0] += 10  # one unit alone moving far: the mean over all 100 shows it, barely
     assert fig.drift()["bn"] == pytest.approx(0.1 + 10 / 100) and fig.drift()["plain"] == pytest.approx(2.0)
-    text = fig.summary()
+    text = experiment_text.figure1_summary(fig)
     assert "all 100 sigmoids" in text and "0.20 in the BN twin (blue)" in text and "2.00 in the plain twin" in text
     again = Figure1.from_dict(fig.to_dict())
     assert again.drift() == fig.drift() and again.points[1][1]["bn"]["act_input"][85] == 1.0

@@ -3,6 +3,7 @@ from dataclasses import replace
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.services import experiments
 from bnapp.training import recipes
+from bnapp.ui import experiment_text
 
 
 def test_lr_sweep_marks_a_diverged_twin_and_carries_on(synthetic_npz):
@@ -58,5 +59,5 @@ def test_an_experiments_runs_share_the_servers_time_limit_so_the_whole_fits_it(m
 def test_a_run_cut_short_by_its_share_of_the_limit_is_said_in_the_summary():
     rows = [dict(lr=0.1, twin=t, status="trains", test_accuracy=0.5, steps=10, stopped_early=t == "bn")
             for t in ("bn", "plain")]
-    assert "stopped early" in experiments.sweep_summary(rows)
-    assert "stopped early" not in experiments.sweep_summary([dict(r, stopped_early=False) for r in rows])
+    assert "stopped early" in experiment_text.sweep_summary(rows)
+    assert "stopped early" not in experiment_text.sweep_summary([dict(r, stopped_early=False) for r in rows])

@@ -14,6 +14,7 @@ from bnapp.services import noisy, probes
 from bnapp.services.training import RunLog
 from bnapp.training.engine import PairTrainer
 from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.ui import experiment_text
 
 
 class Quadratic(nn.Module):
@@ -142,11 +143,11 @@ def test_the_noisy_experiment_claims_only_what_exceeds_the_seeds_spread():
     point = lambda m: {v: {"act_input": {15: m - 1, 50: m, 85: m + 1}} for v in noisy.VARIANTS}  # noqa: E731
     run = noisy.NoisyRun("block2b", 3, points=[(0, point(0.0)), (5, point(1.0))])
     run.logs = {s: _log({"bn": 0.50 + d, "noisy": 0.49 - d, "plain": 0.20 + d}) for s, d in enumerate((0, 0.01, -0.01))}
-    text = run.summary()
+    text = experiment_text.noisy_summary(run)
     assert "noisy BN minus BN: -1.0 points +- 5.0 (95%, paired by seed, n=3): no clear difference" in text
     assert "noisy BN minus no BN: +29.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
     run.logs = {s: _log({"bn": 0.50 + d, "noisy": 0.30 - d, "plain": 0.31 + d}) for s, d in enumerate((0, 0.01, -0.01))}
-    text = run.summary()
+    text = experiment_text.noisy_summary(run)
     assert "noisy BN minus BN: -20.0 points" in text and \
         "noisy BN minus BN: -20.0 points +- 5.0 (95%, paired by seed, n=3): a difference" in text
     assert "noisy BN minus no BN: -1.0 points +- 5.0 (95%, paired by seed, n=3): no clear difference" in text
@@ -157,7 +158,7 @@ def test_the_landscape_summary_names_both_twins_medians():
     stats = lambda beta: dict(loss=1.0, loss_min=0.9, loss_max=1.2, grad_change_min=0.1, grad_change_max=beta,  # noqa: E731
                               beta=beta, grad_norm=1.0)
     lines = [(s, {"bn": stats(1.0 + s), "plain": stats(10.0 + s)}) for s in (1, 2, 3)]
-    text = probes.describe_landscape(lines)
+    text = experiment_text.landscape_summary(probes.landscape_medians(lines), len(lines))
     assert "3 measurements" in text and "3 with BN vs 12 without" in text
 
 
@@ -174,4 +175,5 @@ def test_the_landscape_is_probed_on_one_fixed_grid_whatever_the_scheduled_rate(s
 def test_the_loss_range_summarised_is_the_median_of_each_evaluations_range():
     point = lambda lo, hi: {t: dict(beta=1.0, grad_change_max=1.0, loss_min=lo, loss_max=hi) for t in ("bn", "plain")}  # noqa: E731
     lines = [(1, point(0.0, 10.0)), (2, point(9.0, 10.0)), (3, point(9.0, 19.0))]  # ranges 10, 1, 10
-    assert "loss range 10 vs 10" in probes.describe_landscape(lines)  # median(max) - median(min) would say 1
+    medians = probes.landscape_medians(lines)  # median(max) - median(min) would say 1
+    assert medians["bn"]["loss_range"] == medians["plain"]["loss_range"] == 10

@@ -46,7 +46,8 @@ def test_a_waiting_ticket_knows_its_place_and_wait():
     running.started_at -= 20  # it has run for 20 s of its 50
     place = line.place(c)
     assert place.ahead == 2 and place.wait_seconds == pytest.approx(30 + 30, abs=0.5)
-    assert "2 runs ahead of you" in place.describe("your run") and "about 60 s" in place.describe("your run")
+    note = visitors.place_note(place, "your run")
+    assert "2 runs ahead of you" in note and "about 60 s" in note
     assert line.place(b).ahead == 1 and line.place(b).wait_seconds == pytest.approx(30, abs=0.5)
 
 

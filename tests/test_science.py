@@ -14,6 +14,7 @@ from bnapp.services import speedup
 from bnapp.services.training import RunLog
 from bnapp.training.limits import TrainLimits, TrainSettings
 from bnapp.training.recipes import RECIPES, TrainConfig
+from bnapp.ui import experiment_text
 
 
 def test_a_balanced_sample_of_a_class_grouped_file_has_every_class_equally():
@@ -42,10 +43,12 @@ def test_the_largest_trainable_rate_skips_stalled_and_diverged_rates_and_needs_l
             dict(lr=1.0, twin="plain", status="diverged"), dict(lr=1.0, twin="bn", status="trains")]
     rows = [r | dict(steps=exp.TRAINABILITY_STEPS) for r in rows]
     assert exp.largest_trainable_rate(rows, "plain") == 0.1 and exp.largest_trainable_rate(rows, "bn") == 1.0
-    assert "plain 0.1" in exp.sweep_summary([r | dict(test_accuracy=0.3) for r in rows])
+    assert exp.trainability(rows).largest == {"bn": 1.0, "plain": 0.1}
+    assert "plain 0.1" in experiment_text.sweep_summary([r | dict(test_accuracy=0.3) for r in rows])
     short = [r | dict(steps=16, test_accuracy=0.3) for r in rows]  # the app's sweep: early progress only
     assert exp.largest_trainable_rate(short, "bn") is None
-    summary = exp.sweep_summary(short)
+    assert exp.trainability(short).largest is None
+    summary = experiment_text.sweep_summary(short)
     assert "After 16 steps this shows early progress" in summary and "Largest rate" not in summary
 
 
@@ -80,10 +83,14 @@ def test_the_tta_choice_pairs_each_gain_with_its_seed_and_picks_the_best_mean():
     acc = {"none": [0.60, 0.62, 0.58], "flip": [0.62, 0.63, 0.61], "flip-shift": [0.63, 0.65, 0.60]}
     rows = [dict(seed=s, twin=t, tta=k, accuracy=v[s] - (0.2 if t == "plain" else 0)) for k, v in acc.items()
             for s in range(3) for t in ("bn", "plain")]
-    chosen, text = exp.tta_choice(rows)
-    assert chosen == "flip-shift"
-    assert "flip-shift 62.67% (gain +2.67 +- 0.58)" in text and "flip 62.00% (gain +2.00 +- 1.00)" in text
-    assert text.splitlines()[0].startswith("bn: none 60.00%") and text.splitlines()[1].startswith("plain: none 40.00%")
+    choice = exp.tta_choice(rows)
+    assert choice.chosen == "flip-shift" and choice.seeds == 3 and list(choice.accuracy) == ["bn", "plain"]
+    assert choice.accuracy["bn"]["flip-shift"] == pytest.approx(0.6267, abs=1e-4)
+    assert choice.accuracy["plain"]["none"] == pytest.approx(0.40)
+    gain = choice.gain["bn"]
+    assert (gain["flip-shift"].mean, gain["flip-shift"].sd) == pytest.approx((0.0267, 0.0058), abs=1e-4)
+    assert (gain["flip"].mean, gain["flip"].sd) == pytest.approx((0.02, 0.01))
+    assert exp.tta_choice(rows, twin="plain").chosen == "flip-shift" and "none" not in gain
 
 
 def test_tta_rows_score_every_tta_on_the_same_images(synthetic_npz):
@@ -114,11 +121,13 @@ def test_placement_claims_a_difference_only_where_a_test_paired_by_seed_finds_it
     for seed in range(3):
         logs[("before", seed)] = finished_log(before[seed], 0.3)
         logs[("after", seed)] = finished_log(after[seed], 0.3)
-    text = exp.placement_summary(logs)
+    text = experiment_text.placement_summary(exp.placement_result(logs))
     assert f"BN before ReLU minus BN after ReLU: {verdict}" in text and "(n=3)" in text
 
 
 def test_placement_waits_for_every_seed_before_any_verdict():
     logs = {("before", 0): finished_log(0.6, 0.3), ("after", 0): finished_log(0.4, 0.3)}
-    text = exp.placement_summary(logs)
+    result = exp.placement_result(logs)
+    assert result.before_vs_after is None and result.finals["BN before ReLU"].n == 1
+    text = experiment_text.placement_summary(result)
     assert "(n=1)" in text and "minus" not in text and "difference" not in text

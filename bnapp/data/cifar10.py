@@ -31,7 +31,8 @@ class DatasetError(RuntimeError):
 
 @dataclass
 class Cifar10:
-    """Images as uint8 NCHW tensors and labels as int64, exactly as stored (no normalisation)."""
+    """Images as uint8 NCHW tensors and labels as int64, exactly as stored (no normalisation). Fashion-MNIST,
+    Figure 1's data, is held the same way (`data.fashion_mnist`)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor

@@ -15,6 +15,7 @@ from torch import nn
 ARCHS = ("mlp", "cnn", "fig1")
 GAUSSIAN_SD = 0.01  # "small random Gaussian values" (Ioffe & Szegedy 2015, sec. 4.1, who give no number)
 PLACEMENTS = ("before", "after")
+CIFAR_INPUTS = 3 * 32 * 32  # what the MLPs take unless told (`build_model`): every checkpoint is a CIFAR-10 net
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,10 @@ def _conv(cin: int, cout: int, bias: bool, kernel: int = 3, padding: int | str =
 class MLP(nn.Module):
     """The tutorial's network: Flatten -> 3072-64 -> BN -> ReLU -> 64-32 -> BN -> ReLU -> 32-10."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, inputs: int = CIFAR_INPUTS):
         super().__init__()
         self.flatten = nn.Flatten()
-        self.layer1 = Unit(nn.Linear(3072, 64), 64, cfg.bn, cfg.placement)
+        self.layer1 = Unit(nn.Linear(inputs, 64), 64, cfg.bn, cfg.placement)
         self.layer2 = Unit(nn.Linear(64, 32), 32, cfg.bn, cfg.placement)
         self.out = nn.Linear(32, 10)
 
@@ -93,12 +94,13 @@ class MLP(nn.Module):
 
 class Figure1MLP(nn.Module):
     """Ioffe & Szegedy's (2015) Figure 1 network: 3 fully connected hidden layers of 100 sigmoid units
-    (they used MNIST; here CIFAR-10's 3072 inputs), BatchNorm before each sigmoid in the BN twin."""
+    (they used MNIST's 784 inputs; here Fashion-MNIST's 784, or CIFAR-10's 3072), BatchNorm before each sigmoid
+    in the BN twin."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, inputs: int = CIFAR_INPUTS):
         super().__init__()
         self.flatten = nn.Flatten()
-        for i, width_in in enumerate((3072, 100, 100), start=1):
+        for i, width_in in enumerate((inputs, 100, 100), start=1):
             setattr(self, f"layer{i}", Unit(nn.Linear(width_in, 100), 100, cfg.bn, cfg.placement, act=nn.Sigmoid()))
         self.out = nn.Linear(100, 10)
 
@@ -137,16 +139,19 @@ class CNN(nn.Module):
         return self.out(x)
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    return {"mlp": MLP, "cnn": CNN, "fig1": Figure1MLP}[cfg.arch](cfg)
+def build_model(cfg: ModelConfig, inputs: int = CIFAR_INPUTS) -> nn.Module:
+    """`inputs`: the values per image an MLP takes (Fashion-MNIST's 784 for Figure 1); the CNN is made for 32x32."""
+    if cfg.arch == "cnn":
+        return CNN(cfg)
+    return {"mlp": MLP, "fig1": Figure1MLP}[cfg.arch](cfg, inputs)
 
 
-def build_pair(arch: str, placement: str = "before", seed: int = 0,
-               widths: tuple[int, ...] = ModelConfig.widths) -> dict[str, nn.Module]:
+def build_pair(arch: str, placement: str = "before", seed: int = 0, widths: tuple[int, ...] = ModelConfig.widths,
+               inputs: int = CIFAR_INPUTS) -> dict[str, nn.Module]:
     """The BN twin and the plain twin, with every layer they share initialised identically."""
     torch.manual_seed(seed)
-    bn = build_model(ModelConfig(arch, True, placement, widths))
-    plain = build_model(ModelConfig(arch, False, placement, widths))
+    bn = build_model(ModelConfig(arch, True, placement, widths), inputs)
+    plain = build_model(ModelConfig(arch, False, placement, widths), inputs)
     shared = {k: v for k, v in bn.state_dict().items() if k in plain.state_dict()}
     plain.load_state_dict(shared, strict=False)  # biases only the plain twin has keep their own init
     return {"bn": bn, "plain": plain}

@@ -42,11 +42,6 @@ class Plan:
     def expected_seconds(self) -> float:
         return self.calibration_seconds + self.fixed_seconds + self.steps * self.step_seconds
 
-    def describe(self) -> str:
-        return (f"planned {self.steps} steps on {self.train_images} images ({self.epochs:.2f} epochs) to end within "
-                f"the {self.budget:g} s budget: measured {1000 * self.step_seconds:.0f} ms a step, "
-                f"{self.eval_seconds:.2f} s an evaluation, {self.calibration_seconds:.1f} s to measure")
-
 
 @dataclass(frozen=True)
 class Timings:

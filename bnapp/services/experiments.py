@@ -8,10 +8,10 @@ import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from bnapp import TWIN_LABELS, TWINS
+from bnapp import TWINS
 from bnapp.data.cifar10 import Cifar10
 from bnapp.measure import infer
-from bnapp.measure.spread import Spread, paired
+from bnapp.measure.spread import Paired, Spread, paired
 from bnapp.services import UserError
 from bnapp.services.speedup import run_status
 from bnapp.services.training import RunLog
@@ -97,23 +97,27 @@ def tta_rows(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = TTA_SEED
                 yield dict(seed=seed, twin=twin, tta=tta, accuracy=acc)
 
 
-def tta_choice(rows: list[dict], twin: str = "bn") -> tuple[str, str]:
-    """(chosen TTA, a summary): the TTA with the best mean accuracy of `twin` over seeds. Each TTA's gain
-    over none is paired (same model, same images), so its spread is the sd of the per-seed gains."""
+@dataclass(frozen=True)
+class TtaChoice:
+    """Each twin's mean accuracy per TTA over seeds and each TTA's gain over none, paired (same model, same images,
+    so its spread is the sd of the per-seed gains); `chosen`: the best mean of the twin the choice is made for."""
+
+    chosen: str
+    made_for: str
+    seeds: int
+    accuracy: dict[str, dict[str, float]]  # twin -> tta -> mean accuracy
+    gain: dict[str, dict[str, Spread]]  # twin -> tta (not "none") -> its gain over none
+
+
+def tta_choice(rows: list[dict], twin: str = "bn") -> TtaChoice:
+    """The TTA with the best mean accuracy of `twin` over seeds, and every twin's numbers beside it."""
     by = {(r["seed"], r["twin"], r["tta"]): r["accuracy"] for r in rows}
     seeds = sorted({r["seed"] for r in rows})
-    lines = []
-    for name in sorted({r["twin"] for r in rows}, key=TWINS.index):
-        parts = []
-        for tta in infer.TTA_WEIGHTS:
-            acc = [by[s, name, tta] for s in seeds]
-            gain = Spread.of([by[s, name, tta] - by[s, name, "none"] for s in seeds])
-            parts.append(f"{tta} {100 * statistics.mean(acc):.2f}%"
-                         + ("" if tta == "none" else f" (gain {100 * gain.mean:+.2f} +- {100 * gain.sd:.2f})"))
-        lines.append(f"{name}: " + ", ".join(parts))
-    mean = {tta: statistics.mean(by[s, twin, tta] for s in seeds) for tta in infer.TTA_WEIGHTS}
-    chosen = max(mean, key=mean.get)
-    return chosen, "\n".join(lines) + f"\nchosen ({twin} twin's best mean over {len(seeds)} seeds): {chosen}"
+    names = sorted({r["twin"] for r in rows}, key=TWINS.index)
+    accuracy = {n: {tta: statistics.mean(by[s, n, tta] for s in seeds) for tta in infer.TTA_WEIGHTS} for n in names}
+    gain = {n: {tta: Spread.of([by[s, n, tta] - by[s, n, "none"] for s in seeds])
+                for tta in infer.TTA_WEIGHTS if tta != "none"} for n in names}
+    return TtaChoice(max(accuracy[twin], key=accuracy[twin].get), twin, len(seeds), accuracy, gain)
 
 
 def largest_trainable_rate(rows: list[dict], twin: str) -> float | None:
@@ -123,17 +127,20 @@ def largest_trainable_rate(rows: list[dict], twin: str) -> float | None:
     return max((r["lr"] for r in long_enough if r["status"] == "trains"), default=None)
 
 
-def trainability_line(rows: list[dict]) -> str:
-    """What the sweep may say about trainability: the largest rate that trains, or, after a short run, only
-    that this is early progress."""
+@dataclass(frozen=True)
+class Trainability:
+    """What a sweep may say about trainability: the shortest run's steps and, only where every run had at least
+    `TRAINABILITY_STEPS`, each twin's largest rate that trains (None: the runs were too short for the claim)."""
+
+    steps: int
+    largest: dict[str, float | None] | None
+
+
+def trainability(rows: list[dict]) -> Trainability:
     steps = min((r.get("steps", 0) for r in rows), default=0)
     if steps < TRAINABILITY_STEPS:
-        return (f"After {steps} steps this shows early progress, not which rates train: a claim about the largest "
-                f"trainable rate needs runs of at least {TRAINABILITY_STEPS:,} steps (the science page has one).")
-    largest = {t: largest_trainable_rate(rows, t) for t in TWINS}
-    return ("Largest rate that trains (neither diverged nor stalled near chance, "
-            f"{steps:,} steps): " + ", ".join(f"{TWIN_LABELS[t]} {'none' if v is None else f'{v:g}'}"
-                                              for t, v in largest.items()) + ".")
+        return Trainability(steps, None)
+    return Trainability(steps, {t: largest_trainable_rate(rows, t) for t in TWINS})
 
 
 def placement_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = PLACEMENT_SEEDS
@@ -193,14 +200,6 @@ def sweep_rows(limits: TrainLimits, data_source, arch: str, lrs: list[float]) ->
             yield list(rows)
 
 
-def sweep_summary(rows: list[dict]) -> str:
-    parts = []
-    for r in rows:
-        acc = f"{100 * r['test_accuracy']:.1f}%" + ("" if r["status"] == "trains" else f" ({r['status']})")
-        parts.append(f"lr {r['lr']:g} {TWIN_LABELS[r['twin']]}: {'diverged' if r['status'] == 'diverged' else acc}")
-    return "; ".join(parts) + ".  \n" + trainability_line(rows) + cut_short(any(r.get("stopped_early") for r in rows))
-
-
 def placement_logs(limits: TrainLimits, data_source, arch: str) -> Iterator[dict]:
     """The app's placement experiment: every run's log, keyed (placement, seed), after each evaluation."""
     base = PLACEMENT.config(limits, arch, runs=2 * len(PLACEMENT_SEEDS))  # each seed: BN before, then after
@@ -224,20 +223,19 @@ def placement_finals(logs: dict) -> dict[str, list[float]]:
     return finals
 
 
-def placement_summary(logs: dict) -> str:
-    """Mean +- sd over seeds per variant; before against after is tested paired by seed (`spread.paired`)."""
+@dataclass(frozen=True)
+class PlacementResult:
+    """Each variant's final accuracy over its finished seeds; BN before against after, paired by seed, once
+    every seed trained both; whether runs stopped early at their share of the server's time limit."""
+
+    finals: dict[str, Spread]
+    before_vs_after: Paired | None
+    stopped: bool
+
+
+def placement_result(logs: dict) -> PlacementResult:
     finals = {k: v for k, v in placement_finals(logs).items() if v}
-    if not finals:
-        return "Running the first seed..."
-    parts = [f"{k}: {Spread.of(v).percent()} (n={len(v)})" for k, v in finals.items()]
-    line = "Final test accuracy, mean +- sd over seeds -- " + "; ".join(parts) + "."
     before, after = finals.get("BN before ReLU", []), finals.get("BN after ReLU", [])
-    if len(before) == len(after) == len(PLACEMENT_SEEDS):  # each seed trains both placements: they pair up
-        line += f" {paired(before, after).describe('BN before ReLU', 'BN after ReLU')}."
-    return line + cut_short(any(log.stopped for log in logs.values()))
-
-
-def cut_short(stopped: bool) -> str:
-    """What a summary adds when some of its runs reached their share of the server's time limit."""
-    return ("  \nSome runs reached their share of this server's time limit and stopped early: their numbers are "
-            "for fewer steps than the preset's." if stopped else "")
+    both = len(before) == len(after) == len(PLACEMENT_SEEDS)  # each seed trains both placements: they pair up
+    return PlacementResult({k: Spread.of(v) for k, v in finals.items()}, paired(before, after) if both else None,
+                           any(log.stopped for log in logs.values()))

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from bnapp.data.cifar10 import Cifar10
-from bnapp.measure.spread import Spread, paired
-from bnapp.services.experiments import ExperimentPreset, cut_short
+from bnapp.measure.spread import Paired, paired
+from bnapp.services.experiments import ExperimentPreset
 from bnapp.services.probes import probe_for
 from bnapp.services.training import PROBE_UNIT, RunLog
 from bnapp.training.engine import PairTrainer
@@ -49,21 +49,18 @@ class NoisyRun:
             out[v] = statistics.mean(steps) if steps else 0.0
         return out
 
-    def summary(self) -> str:
+    def compared(self) -> dict[str, Paired] | None:
+        """Noisy BN against BN and against no BN, paired by seed, once every seed has finished (the three
+        variants train in lockstep, seed by seed: their results pair up); None before."""
         finals = self.finals()
-        n = len(finals["bn"])
-        if not n:
-            return "Training the first seed (BN, noisy BN and no BN in lockstep)..."
-        text = ("Final test accuracy, mean +- sd over " + f"{n} seed(s): " +
-                "; ".join(f"{LABELS[v]} {Spread.of(a).percent()}" for v, a in finals.items()) + ".")
-        move = self.movement()
-        text += (f" Between evaluations, in a pass with the noise off, the median of {self.unit}'s channel 0 moved by "
-                 f"{move['noisy']:.2f} on average with noisy BN, {move['bn']:.2f} with BN and {move['plain']:.2f} "
-                 "without (first seed).")
-        if n == self.seeds:  # the three variants train in lockstep, seed by seed: their results pair up
-            text += "".join(f" {paired(finals['noisy'], finals[v]).describe(LABELS['noisy'], LABELS[v])}."
-                            for v in ("bn", "plain"))
-        return text + cut_short(any(log.stopped for log in self.logs.values()))
+        if len(finals["bn"]) != self.seeds:
+            return None
+        return {v: paired(finals["noisy"], finals[v]) for v in ("bn", "plain")}
+
+    @property
+    def stopped(self) -> bool:
+        """Whether some runs reached their share of the server's time limit and stopped early."""
+        return any(log.stopped for log in self.logs.values())
 
 
 def noisy_runs(base: TrainConfig, data: Cifar10, seeds: tuple[int, ...] = NOISY_SEEDS) -> Iterator[NoisyRun]:

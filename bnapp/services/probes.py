@@ -48,17 +48,13 @@ def probe_for(cfg: TrainConfig, data: Cifar10, unit: str, channel: int = 0, with
     return probe
 
 
-def describe_landscape(lines: list[tuple[int, dict[str, dict[str, float]]]]) -> str:
-    """The landscape measurements of a run in one sentence: medians over evaluations, per twin."""
-    if not lines:
-        return ""
-    def median(twin: str, key: str) -> float:
-        return statistics.median(p[twin][key] for _, p in lines)
+def landscape_medians(lines: list[tuple[int, dict[str, dict[str, float]]]]) -> dict[str, dict[str, float]]:
+    """Per twin, the medians over a run's evaluations of the effective beta-smoothness, the largest gradient change
+    along the line and the loss range (the median of each evaluation's range, not median max - median min)."""
+    def median(twin: str, value) -> float:
+        return statistics.median(value(p[twin]) for _, p in lines)
 
-    def median_range(twin: str) -> float:  # the median of each evaluation's range
-        return statistics.median(p[twin]["loss_max"] - p[twin]["loss_min"] for _, p in lines)
-    parts = [f"effective beta-smoothness {median('bn', 'beta'):.3g} with BN vs {median('plain', 'beta'):.3g} without",
-             f"largest gradient change along the line {median('bn', 'grad_change_max'):.3g} vs "
-             f"{median('plain', 'grad_change_max'):.3g}",
-             f"loss range {median_range('bn'):.3g} vs {median_range('plain'):.3g}"]
-    return f"Loss landscape ({len(lines)} measurements, medians): " + "; ".join(parts) + "."
+    return {twin: dict(beta=median(twin, lambda v: v["beta"]),
+                       grad_change_max=median(twin, lambda v: v["grad_change_max"]),
+                       loss_range=median(twin, lambda v: v["loss_max"] - v["loss_min"]))
+            for twin in (lines[0][1] if lines else {})}

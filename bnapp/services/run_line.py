@@ -43,11 +43,6 @@ class Place:
     ahead: int
     wait_seconds: float
 
-    def describe(self, what: str) -> str:
-        runs = "1 run" if self.ahead == 1 else f"{self.ahead} runs"
-        return (f"Waiting for the training cores: {runs} ahead of you (another visitor's), so {what} starts in about "
-                f"{self.wait_seconds:.0f} s. It starts on its own; Stop leaves the line.")
-
 
 class RunLine:
     """`running` tickets at a time; behind them at most `max_waiting`, in the order they came."""

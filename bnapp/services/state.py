@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from bnapp import TWIN_LABELS, TWINS
-from bnapp.data.cifar10 import Cifar10, load_cifar10, load_test_set
+from bnapp.data import sets
+from bnapp.data.cifar10 import Cifar10, load_test_set
 from bnapp.data.images import Examples
 from bnapp.measure.spread import Spread
 from bnapp.nets.models import ModelConfig
@@ -49,7 +50,7 @@ class ServerState:
     limits: TrainLimits = field(default_factory=TrainLimits)
     hub_access: HubAccess = field(default_factory=HubAccess)  # whose token acts on the Hub (`hub_access`)
     run_line: RunLine = field(init=False)  # every training event waits here, one at a time (`run_line`)
-    _data: Cifar10 | None = None
+    _data: dict[str, Cifar10] = field(default_factory=dict)  # by name (`data.sets.DATASETS`)
     _data_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -76,18 +77,18 @@ class ServerState:
             state.test_images, state.test_labels = state.examples.tensors(), state.examples.label_tensor()
         return state
 
-    def use_dataset(self, data: Cifar10) -> None:
-        """Train on `data` instead of loading it on first use (benches, tests)."""
+    def use_dataset(self, data: Cifar10, name: str = "cifar10") -> None:
+        """Train on `data` as `name` instead of loading it on first use (benches, tests)."""
         with self._data_lock:
-            self._data = data
+            self._data[name] = data
 
-    def dataset(self) -> Cifar10:
-        """CIFAR-10 for training, loaded on first use ($BNAPP_DATA, else torchvision's download);
-        raises DatasetError saying how to get it."""
+    def dataset(self, name: str = "cifar10") -> Cifar10:
+        """`name`'s images for training, loaded on first use by its loader (CIFAR-10: $BNAPP_DATA, else
+        torchvision's download); raises DatasetError saying how to get it."""
         with self._data_lock:
-            if self._data is None:
-                self._data = load_cifar10()
-            return self._data
+            if name not in self._data:
+                self._data[name] = sets.load(name)
+            return self._data[name]
 
     def describe(self) -> str:
         """One line for the server's log: the pairs, the machine, the precision predictions run in."""

@@ -98,7 +98,7 @@ class RunEnd:
     seconds: float
     stopped: bool
     trained_on: str  # the GPU's or the CPU's name, read where it trained
-    plan: str = ""
+    plan: Plan | None = None  # what a time budget planned (None: no budget)
 
 
 RunEvents = Callable[[StopFlag, TrainConfig, float, bool], Iterator[Progress | RunEnd]]
@@ -139,7 +139,7 @@ def run_events(state: ServerState, stop: StopFlag, cfg: TrainConfig, budget: flo
     for model in result.models.values():
         model.cpu()
     yield RunEnd(result, trainer.seconds, trainer.stopped_early, machine.device_name(trainer.device),
-                 plan.describe() if plan is not None else "")
+                 plan)
 
 
 def train_live(state: ServerState, session: Session, cfg: TrainConfig, budget: float = 0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bnapp import TWINS
-from bnapp.data.cifar10 import CIFAR_MEAN, CIFAR_STD
+from bnapp.data.sets import DATASETS
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
 
@@ -18,7 +18,7 @@ SHIFTS = ("bn", "all")
 # What a twin's recipe may not change in a lockstep pair: both twins see the same batches, augmentation draws,
 # steps and test-time protocol (`TrainConfig.plain_recipe`).
 SHARED_FIELDS = ("arch", "optimizer", "batch_size", "epochs", "translate", "flip", "standardize", "tta", "precision",
-                 "widths")
+                 "widths", "dataset")
 
 @dataclass(frozen=True)
 class Recipe:
@@ -52,6 +52,7 @@ class Recipe:
     precision: str = "auto"  # "auto" (bf16 where the CPU/GPU is fast at it), "fp32" or "bf16"
     log_every: int = 0  # steps between loss reports (0: about 20 per epoch)
     widths: tuple[int, ...] = ModelConfig.widths  # the CNN's block widths (the MLP's are the tutorial's)
+    dataset: str = "cifar10"  # what it trains on (`data.sets.DATASETS`): the app's twins all train on CIFAR-10
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -59,11 +60,14 @@ class Recipe:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.shifts not in SHIFTS:
             raise ValueError(f"shifts must be one of {SHIFTS}, got {self.shifts!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {self.dataset!r}")
 
     def input_spec(self) -> InputSpec:
+        info = DATASETS[self.dataset]
         if self.standardize:
-            return InputSpec(CIFAR_MEAN, CIFAR_STD, self.tta)
-        return InputSpec(tta=self.tta)
+            return InputSpec(info.mean, info.std, self.tta)
+        return InputSpec((0.0,) * len(info.mean), (1.0,) * len(info.mean), self.tta)
 
     def at_rate(self, lr: float) -> Recipe:
         """This recipe at another learning rate. A weight that a BN follows is scale-invariant: only

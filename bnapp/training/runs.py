@@ -28,6 +28,8 @@ class PairResult:
 def run_metadata(trainer: PairTrainer, command: str) -> dict[str, dict]:
     """Per twin: how it was trained, on what, how long, and its final test report."""
     cfg = trainer.cfg
+    if trainer.recipe.dataset != "cifar10":  # the app predicts CIFAR-10 images: a checkpoint is a CIFAR-10 net
+        raise ValueError(f"only CIFAR-10 twins are saved as checkpoints, not {trainer.recipe.dataset} ones")
     metadata = {}
     for name, t in trainer.twins.items():
         recipe = trainer.recipe_of(name)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from bnapp import TWIN_LABELS, TWINS
-from bnapp.services.probes import describe_landscape
+from bnapp.services.probes import landscape_medians
 from bnapp.services.speedup import steps_to_accuracy
+from bnapp.ui.experiment_text import landscape_summary
 
 
 def run_summary(u) -> str:
@@ -21,12 +22,19 @@ def run_summary(u) -> str:
     if log.eval_steps:
         lines.append(steps_saved(steps_to_accuracy(log.eval_steps, log.test_acc["bn"], log.test_acc["plain"],
                                                    meta["bn"]["test_images"], log.diverged.get("plain") is not None)))
-    if end.plan:
-        lines.append(f"Time budget: {end.plan}.")
+    if end.plan is not None:
+        lines.append(f"Time budget: {plan_line(end.plan)}.")
     if u.landscape:
-        lines.append(describe_landscape(u.landscape))
+        lines.append(landscape_summary(landscape_medians(u.landscape), len(u.landscape)))
     lines.append(f"The pair **{u.pair_name}** is now in the model-pair menu for Compare and Activations.")
     return "  \n".join(lines)
+
+
+def plan_line(plan) -> str:
+    """What a time budget planned (`budget.Plan`), as measured on the machine that trained."""
+    return (f"planned {plan.steps} steps on {plan.train_images} images ({plan.epochs:.2f} epochs) to end within "
+            f"the {plan.budget:g} s budget: measured {1000 * plan.step_seconds:.0f} ms a step, "
+            f"{plan.eval_seconds:.2f} s an evaluation, {plan.calibration_seconds:.1f} s to measure")
 
 
 def steps_saved(s) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from bnapp.services.run_line import RunLine
+from bnapp.services.run_line import Place, RunLine
 from bnapp.services.state import Session
 from bnapp.training.limits import TrainLimits
 from bnapp.ui.events import shown_to_user
@@ -68,7 +68,7 @@ def in_line(fn: Callable, line: RunLine, what: str, expected_seconds: Callable[[
                            expected_seconds(signature.bind_partial(*args).arguments))
         try:
             for place in line.wait(ticket, stopped=lambda: session is not None and session.stop.is_set()):
-                yield _only(n_outputs, note_at, place.describe(what))
+                yield _only(n_outputs, note_at, place_note(place, what))
             if ticket.started_at is None:
                 yield _only(n_outputs, note_at, f"Stopped while waiting: {what} left the line; nothing was trained.")
                 return
@@ -80,6 +80,13 @@ def in_line(fn: Callable, line: RunLine, what: str, expected_seconds: Callable[[
     queued.__signature__ = signature.replace(parameters=[*signature.parameters.values(), request])
     queued.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
     return queued
+
+
+def place_note(place: Place, what: str) -> str:
+    """A waiting visitor's note: their place in the line and about how long until their turn."""
+    runs = "1 run" if place.ahead == 1 else f"{place.ahead} runs"
+    return (f"Waiting for the training cores: {runs} ahead of you (another visitor's), so {what} starts in about "
+            f"{place.wait_seconds:.0f} s. It starts on its own; Stop leaves the line.")
 
 
 def _only(n_outputs: int, at: int, value: str) -> Any:

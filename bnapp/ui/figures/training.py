@@ -6,6 +6,7 @@ import math
 import plotly.graph_objects as go
 
 from bnapp import TWIN_LABELS, TWIN_NAMES, TWINS
+from bnapp.data.sets import DATASETS
 from bnapp.ui.figures.activations import percentile_lines
 from bnapp.ui.figures.base import COLORS, layout
 
@@ -50,9 +51,11 @@ def training_curves(log, title: str = "Training, both twins in lockstep") -> go.
     return layout(fig, title)
 
 
-def figure1(log, points: list[tuple[int, dict]], run_steps: int = 0) -> go.Figure:
-    """Ioffe & Szegedy (2015), Figure 1 on CIFAR-10: (a) test accuracy against steps, both nets; (b, c)
-    the 15th/50th/85th percentiles of one last-hidden-layer sigmoid's input, without and with BN."""
+def figure1(fig1, run_steps: int = 0) -> go.Figure:
+    """Ioffe & Szegedy (2015), Figure 1 (`services.figure1.Figure1`) on its dataset: (a) test accuracy against
+    steps, both nets; (b, c) the 15th/50th/85th percentiles of one last-hidden-layer sigmoid's input, without and
+    with BN."""
+    log, points = fig1.log, fig1.points
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
@@ -67,7 +70,8 @@ def figure1(log, points: list[tuple[int, dict]], run_steps: int = 0) -> go.Figur
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title="step")
     length = f", {run_steps:,} steps as the paper" if run_steps else ", a short live run"
-    return layout(fig, f"Ioffe & Szegedy's Figure 1 on CIFAR-10 (3 x 100 sigmoid MLP, batch 60, SGD{length})")
+    return layout(fig, f"Ioffe & Szegedy's Figure 1 on {DATASETS[fig1.dataset].label} (3 x 100 sigmoid MLP, batch 60, "
+                       f"SGD{length})")
 
 
 def lr_sweep(rows: list[dict]) -> go.Figure:

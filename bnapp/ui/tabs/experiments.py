@@ -8,7 +8,7 @@ import gradio as gr
 from bnapp.services import experiments as exp
 from bnapp.services import figure1, noisy
 from bnapp.services.state import ServerState
-from bnapp.ui import text, visitors
+from bnapp.ui import experiment_text, text, visitors
 from bnapp.ui.events import endpoint, shown_to_user
 from bnapp.ui.figures import landscape as landscape_figures
 from bnapp.ui.figures import training as figures
@@ -38,9 +38,9 @@ def layout(state: ServerState) -> SimpleNamespace:
                 e.outputs[key] = [gr.Textbox(label="Report", lines=16, max_lines=16, autoscroll=True)]
             elif key == "figure1" and (paper := figure1.shipped()) is not None:  # open on the paper-length run
                 fig, record = paper
-                shown = figures.figure1(fig.log, fig.points, run_steps=record["steps"])
+                shown = figures.figure1(fig, run_steps=record["steps"])
                 e.outputs[key] = [gr.Plot(shown, show_label=False),
-                                  gr.Markdown(text.figure1_shipped(fig.summary(), record))]
+                                  gr.Markdown(experiment_text.figure1_shipped(fig, record))]
             else:
                 e.outputs[key] = [gr.Plot(show_label=False), gr.Markdown()]
     return e
@@ -76,7 +76,7 @@ def run_lr_sweep(state: ServerState, arch: str, lrs_text: str):
         lrs_text: the learning rates, e.g. "0.03 0.1 0.3 1 3".
     """
     for rows in exp.sweep_rows(state.limits, state.dataset, arch, exp.parse_rates(lrs_text)):
-        yield figures.lr_sweep(rows), exp.sweep_summary(rows)
+        yield figures.lr_sweep(rows), experiment_text.sweep_summary(rows)
 
 
 @shown_to_user
@@ -87,14 +87,15 @@ def run_placement(state: ServerState, arch: str):
         arch: "cnn", "mlp" or "fig1".
     """
     for logs in exp.placement_logs(state.limits, state.dataset, arch):
-        yield figures.placement(logs), exp.placement_summary(logs)
+        yield figures.placement(logs), experiment_text.placement_summary(exp.placement_result(logs))
 
 
 @shown_to_user
 def run_figure1(state: ServerState):
-    """Ioffe & Szegedy's Figure 1 on CIFAR-10; streams the three panels and a summary."""
-    for fig in figure1.figure1_run(state.dataset(), figure1.figure1_config(max_seconds=state.limits.max_seconds)):
-        yield figures.figure1(fig.log, fig.points), ("**Figure 1 done.** " if fig.done else "") + fig.summary()
+    """Ioffe & Szegedy's Figure 1 on Fashion-MNIST (MNIST's format); streams the three panels and a summary."""
+    cfg = figure1.figure1_config(max_seconds=state.limits.max_seconds)
+    for fig in figure1.figure1_run(state.dataset(figure1.DATASET), cfg):
+        yield figures.figure1(fig), ("**Figure 1 done.** " if fig.done else "") + experiment_text.figure1_summary(fig)
 
 
 @shown_to_user
@@ -105,7 +106,7 @@ def run_noisy_bn(state: ServerState, arch: str):
         arch: "cnn", "mlp" or "fig1".
     """
     for run in noisy.noisy_experiment(state.limits, state.dataset, arch):
-        yield landscape_figures.noisy_bn(run.logs, run.points, run.unit), run.summary()
+        yield landscape_figures.noisy_bn(run.logs, run.points, run.unit), experiment_text.noisy_summary(run)
 
 
 @shown_to_user
