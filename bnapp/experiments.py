@@ -26,8 +26,9 @@ from bnapp.services.probes import landscape_medians, probe_for
 from bnapp.services.shipping import EXPERIMENTS_PROG
 from bnapp.services.training import RunLog
 from bnapp.services.tuning import best, forgiveness, read_rows, run_search
+from bnapp.system.precision import PRECISIONS
 from bnapp.training.recipes import RECIPES, TrainConfig
-from bnapp.training.search import trials
+from bnapp.training.search import BASE, trials
 
 PROG = EXPERIMENTS_PROG
 TUNE_TABLE = "runs/tune/cnn-fair.jsonl"
@@ -56,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
                    help=f"figure1 only: the data (default {DATASET}, MNIST's format; the rest: cifar10)")
     p.add_argument("--twin", default="both", choices=("both", *TWINS), help="tune: which twins to search for")
     p.add_argument("--trials", type=int, default=8, help="tune: trials per twin (the anchors, then seeded draws)")
+    p.add_argument("--only", type=int, nargs="+", default=None,
+                   help="tune: run only these of the trials (e.g. to check that a proxy's ranking holds at full width)")
+    p.add_argument("--widths", type=int, nargs=3, default=None,
+                   help=f"tune: the CNN's block widths (default: the search's {' '.join(map(str, BASE.widths))})")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help=f"tune: the trials' precision (default: the search's {BASE.precision})")
     p.add_argument("--out", default=None,
                    help=f"tune: the table, appended to and resumed (default {TUNE_TABLE}); figure1: the record "
                         "written (default: none)")
@@ -157,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tune(a: argparse.Namespace, data) -> int:
     """The search on the validation split, always (choices are never made on the test set)."""
-    chosen = trials(a.trials, a.seed)
+    chosen = [t for t in trials(a.trials, a.seed) if a.only is None or t.id in a.only]
+    base = replace(BASE, **{k: v for k, v in dict(widths=tuple(a.widths) if a.widths else None,
+                                                   precision=a.precision).items() if v is not None})
     twins = TWINS if a.twin == "both" else (a.twin,)
     path = Path(a.out or TUNE_TABLE)
     print(f"{'trial':>5} {'twin':>6} {'lr':>7} {'wd':>8} {'warmup':>6} {'smooth':>6} {'shift x':>7} {'init':>11} "
           f"{'val acc':>8}")
-    for row in run_search(holdout(data), chosen, path, twins, a.seed):
+    for row in run_search(holdout(data), chosen, path, twins, a.seed, base):
         print(f"{row['trial']:>5} {row['twin']:>6} {row['lr']:>7g} {row['weight_decay']:>8g} {row['warmup']:>6g} "
               f"{row['label_smoothing']:>6g} {row['bn_bias_lr_scale']:>7g} {row['init']:>11} "
               f"{100 * row['val_accuracy']:>7.2f}%", flush=True)

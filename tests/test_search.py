@@ -11,7 +11,7 @@ from bnapp.nets.models import apply_init, build_pair
 from bnapp.services import tuning
 from bnapp.training.optim import pair_optimizer, param_roles
 from bnapp.training.recipes import RECIPES, TrainConfig
-from bnapp.training.search import BASE, SEARCHED, trials
+from bnapp.training.search import BASE, SEARCHED, SearchSpace, trials
 
 
 def decays(model: nn.Module, recipe) -> dict[str, float]:
@@ -79,7 +79,8 @@ def test_a_search_gives_both_twins_every_trial_resumes_and_ships_each_twin_its_b
     more = list(tuning.run_search(data, chosen, path, base=small))  # resumed: only the trial not yet run
     assert [(r["trial"], r["twin"]) for r in more] == [(2, "bn"), (2, "plain")]
     table = tuning.read_rows(path)
-    assert json.loads(tuning.protocol_path(path).read_text())["trials"] == 2  # written when the search began
+    record = json.loads(tuning.protocol_path(path).read_text())
+    assert record["trials"] == 2 and record["fixed"]["widths"] == [8, 8, 8]  # written when the search began, as run
     for twin in ("bn", "plain"):
         mine = [r for r in table if r["twin"] == twin]
         assert [r["trial"] for r in mine] == [0, 1, 2]
@@ -101,3 +102,33 @@ def test_figure1s_small_gaussian_init_reaches_every_weight_of_both_twins_alike()
         assert w.std().item() == pytest.approx(GAUSSIAN_SD, rel=0.05), name
         assert torch.equal(w, dict(pair["plain"].named_parameters())[name])
     assert pair["plain"].layer1.linear.bias.abs().sum() == 0
+
+
+def test_the_search_draws_the_shipped_tables_trials_again():
+    """Re-running `experiments tune` gives the trials behind the shipped pair: the space may not drift (it drew
+    from Figure 1's init too once that was added, and no longer matched)."""
+    shipped = {r["trial"]: {k: r[k] for k in SEARCHED} for r in tuning.read_rows(tuning.SHIPPED_SEARCH)}
+    assert {t.id: t.values for t in trials(len(shipped), seed=0)} == shipped
+    assert "gaussian" not in tuning.read_rows(tuning.SHIPPED_SEARCH)[0] and "gaussian" not in SearchSpace().init
+
+
+def test_tune_runs_only_the_trials_asked_for_at_the_widths_and_precision_asked_for(synthetic_npz, tmp_path,
+                                                                                   monkeypatch):
+    from bnapp import experiments
+
+    seen = {}
+
+    def record(validation, chosen, path, twins, seed, base):
+        seen.update(ids=[t.id for t in chosen], twins=twins, widths=base.widths, precision=base.precision)
+        return iter(())
+
+    monkeypatch.setattr(experiments, "run_search", record)
+    monkeypatch.setattr(experiments, "holdout", lambda data: data)
+    monkeypatch.setattr(experiments, "read_rows", lambda path: [])
+    monkeypatch.setattr(experiments, "forgiveness", lambda rows, twin: dict(best=0.5, near_best=1, trials=2,
+                                                                            lr_range=(0.1, 0.1)))
+    monkeypatch.setattr(experiments, "best", lambda rows, twin: dict(trial=3))
+    args = ["tune", "--twin", "plain", "--only", "7", "3", "--widths", "64", "256", "256", "--precision", "bf16",
+            "--data", str(synthetic_npz), "--out", str(tmp_path / "t.jsonl")]
+    assert experiments.main(args) == 0
+    assert seen == dict(ids=[3, 7], twins=("plain",), widths=(64, 256, 256), precision="bf16")

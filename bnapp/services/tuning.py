@@ -32,7 +32,7 @@ def run_search(validation: Cifar10, trials: list[Trial], path: Path, twins: tupl
     done = {(r["trial"], r["twin"]) for r in read_rows(path)}
     path.parent.mkdir(parents=True, exist_ok=True)
     if not protocol_path(path).exists():
-        protocol_path(path).write_text(json.dumps(protocol(len(trials), seed), indent=1))
+        protocol_path(path).write_text(json.dumps(protocol(len(trials), seed, base=base), indent=1))
     for trial in trials:
         todo = tuple(t for t in twins if (trial.id, t) not in done)
         if not todo:

@@ -13,7 +13,8 @@ from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ARCHS, PLACEMENTS, ModelConfig
 
 OPTIMIZERS = ("sgd", "adam")
-INITS = ("identity", "he", "identity-he", "gaussian")
+CONV_INITS = ("identity", "he", "identity-he")  # the CNN's filters (`apply_init`); the search draws from these
+INITS = (*CONV_INITS, "gaussian")  # and Figure 1's small Gaussian for every weight
 SHIFTS = ("bn", "all")
 # What a twin's recipe may not change in a lockstep pair: both twins see the same batches, augmentation draws,
 # steps and test-time protocol (`TrainConfig.plain_recipe`).

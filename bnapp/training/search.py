@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import asdict, dataclass, replace
 
-from bnapp.training.recipes import INITS, Recipe
+from bnapp.training.recipes import CONV_INITS, Recipe
 
 SEARCHED = ("lr", "weight_decay", "warmup", "label_smoothing", "bn_bias_lr_scale", "init")
 NEAR_BEST = 0.01  # "within 1 point of its best": a trial that did about as well as the twin's best
@@ -27,7 +27,7 @@ class SearchSpace:
     warmup: tuple[float, float] = (0.05, 0.3)  # uniform: the fraction of steps spent warming up
     label_smoothing: tuple[float, ...] = (0.0, 0.1, 0.2)
     bn_bias_lr_scale: tuple[float, ...] = (1.0, 8.0, 64.0)
-    init: tuple[str, ...] = INITS
+    init: tuple[str, ...] = CONV_INITS
 
 
 # Fixed for every trial of both twins: the CNN at (16, 32, 64) (a 10-epoch run of one twin is ~4 min on 2 CPU
