@@ -10,7 +10,8 @@ import pytest
 from fakehub import TOKEN, VISITOR, VISITOR_TOKEN
 
 from bnapp.services import UserError
-from bnapp.services.hub_access import HubAccess, load_into_session, push_last_run
+from bnapp.services.hub_access import HubAccess
+from bnapp.services.hub_transfer import load_into_session, push_last_run
 from bnapp.services.state import Session
 from bnapp.store import hub
 from bnapp.ui.header import load_from_hub

@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bnapp.services import UserError
 from bnapp.store import hub
-from bnapp.store.pairs import load_hub_pairs
-
-if TYPE_CHECKING:
-    from bnapp.services.state import Session
 
 SPACE_ENV = "SPACE_ID"  # set by Hugging Face on every Space, public or private
 OAUTH_ENV = "OAUTH_CLIENT_ID"  # set by Hugging Face on a Space whose README says `hf_oauth: true`
@@ -88,35 +82,3 @@ class HubAccess:
         """Only the server's own reads may be answered from the shared download cache unchecked: on a Space a
         private repo that one visitor loaded must not reach another through it."""
         return token is None
-
-
-def load_into_session(access: HubAccess, session: Session, repo_id: str, revision: str | None,
-                      visitor_token: str | None = None) -> list[str]:
-    """Download a Hub pair into this session's pair menu under the rules above; returns the new pair names.
-    Raises HubError (the session keeps what it had)."""
-    repo = repo_id.strip() if isinstance(repo_id, str) else ""
-    token = access.read_token(repo, visitor_token)
-    pairs = load_hub_pairs(repo_id, revision if isinstance(revision, str) else None, token=token,
-                           check_access=not access.may_use_cache(token),
-                           private_hint=access.not_found_hint(visitor_token)).pairs
-    for pair in pairs.values():
-        session.add_pair(pair)
-    return list(pairs)
-
-
-@dataclass(frozen=True)
-class Pushed:
-    repo_id: str
-    url: str
-    as_visitor: bool  # pushed with the visitor's own token (else the machine's saved one)
-
-
-def push_last_run(access: HubAccess, session: Session, repo_id: str, private: bool,
-                  visitor_token: str | None = None) -> Pushed:
-    """Upload this session's last finished run (both twins + a model card) with the token the rules allow."""
-    if session.last_run is None:
-        raise UserError("Train a pair first: the last finished run of this session is what gets pushed.")
-    token = access.push_token(visitor_token)
-    folder, pair_name = session.last_run
-    url = hub.push_pair(Path(folder), pair_name, repo_id, token=token, private=bool(private))
-    return Pushed(repo_id.strip(), url, bool(visitor_token))

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from bnapp.services import fairness, hub_access
+from bnapp.services import fairness, hub_transfer
 from bnapp.services.state import ServerState, Session, pair_choices
 from bnapp.store import hub
 from bnapp.ui import text
@@ -53,7 +53,7 @@ def load_from_hub(state: ServerState, session: Session, repo_id: str, revision: 
     """
     token = oauth_token.token if oauth_token is not None else None
     try:
-        names = hub_access.load_into_session(state.hub_access, session, repo_id, revision, token)
+        names = hub_transfer.load_into_session(state.hub_access, session, repo_id, revision, token)
     except hub.HubError as e:
         return gr.update(), f"**Could not load from the Hub:** {e}  \nThe pairs you had stay in use."
     return (gr.Dropdown(choices=pair_choices(state, session), value=names[0]),

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from bnapp.services import UserError, hub_access, presets, training, tuning
+from bnapp.services import UserError, hub_transfer, presets, training, tuning
 from bnapp.services.state import ServerState, Session, get_pair, pair_choices
 from bnapp.training.limits import TrainSettings
 from bnapp.training.recipes import OPTIMIZERS
@@ -201,6 +201,6 @@ def push_run(state: ServerState, session: Session, repo_id: str, private: bool,
         private: create the repo private.
     """
     token = oauth_token.token if oauth_token is not None else None
-    p = hub_access.push_last_run(state.hub_access, session, repo_id, private, token)
+    p = hub_transfer.push_last_run(state.hub_access, session, repo_id, private, token)
     return f"Pushed to **{p.repo_id}** in one commit{' as you' if p.as_visitor else ''}: {p.url}"
 
