@@ -12,7 +12,7 @@ from torch import nn
 
 from bnapp.data.cifar10 import load_cifar10
 from bnapp.data.examples import export_examples
-from bnapp.data.synthetic import make_synthetic_npz
+from bnapp.data.synthetic import make_synthetic_idx, make_synthetic_npz
 from bnapp.measure.infer import InputSpec
 from bnapp.nets.models import ModelConfig, build_pair
 from bnapp.store.checkpoints import base_metadata, save
@@ -95,6 +95,7 @@ def app_env(tmp_path_factory):
             meta = base_metadata(ModelConfig(arch, twin == "bn"), InputSpec()) | {"test_accuracy": 0.5}
             save(model.eval(), meta, ckpt / f"{arch}-{twin}")
     export_examples(load_cifar10(data_path), root / "examples", per_class=1)
+    make_synthetic_idx(root / "fashion", n_train=240, n_test=60)  # Figure 1's data (`BNAPP_FASHION_DATA`)
     return root, data_path, ckpt
 
 
@@ -103,18 +104,20 @@ def server(app_env):
     from bnapp.ui import build_app
 
     root, data_path, ckpt = app_env
-    old = os.environ.get("BNAPP_DATA")
-    os.environ["BNAPP_DATA"] = str(data_path)
+    env = {"BNAPP_DATA": str(data_path), "BNAPP_FASHION_DATA": str(root / "fashion")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     demo = build_app(ckpt, root / "examples")
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                                                   max_file_size="10mb", show_error=True, quiet=True, mcp_server=True)
     yield f"http://127.0.0.1:{port}/", root
     demo.close()
-    if old is None:
-        os.environ.pop("BNAPP_DATA", None)
-    else:
-        os.environ["BNAPP_DATA"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture

@@ -157,6 +157,22 @@ def test_the_noisy_bn_experiment_runs_to_its_summary(page):
     shot(page, "noisy-bn")
 
 
+def test_figure1_opens_on_the_shipped_fashion_mnist_run_and_trains_a_live_one(page):
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Experiment: Ioffe & Szegedy's Figure 1, reproduced").click()
+    title = page.locator(".gtitle:visible", has_text="Figure 1 on Fashion-MNIST")
+    title.first.wait_for()
+    assert "50,000 steps as the paper" in title.first.text_content()
+    assert page.get_by_text("Shipped: 50,000 steps on Fashion-MNIST, 3 seeds").count() == 1
+    shot(page, "figure1-shipped")
+    page.get_by_role("button", name="Reproduce Figure 1").click()
+    page.get_by_text("Figure 1 done.").wait_for(timeout=120_000)
+    summary = page.locator(".prose", has_text="Figure 1 done.").last.inner_text()
+    assert "Fashion-MNIST images" in summary and "in the BN twin" in summary
+    assert "a short live run" in page.locator(".gtitle:visible", has_text="Figure 1 on").first.text_content()
+    shot(page, "figure1-live")
+
+
 def test_a_deep_link_restores_its_settings_and_the_url_follows_changes(page, server):
     from playwright.sync_api import expect
     page.goto(server[0] + "?tab=activations&pair=mlp&layer=layer2&mode=train&n=8&lr=abc&severity=9&foo=1")
