@@ -12,13 +12,13 @@ from conftest import ROOT
 # bench -> lines its quick mode prints at its end (each must appear). Every bench runs on the synthetic
 # stand-in (the shipped checkpoints and examples where it predicts): its figures mean nothing, only that it ran.
 QUICK = {
-    "landscape_speed": ["evaluations: without measurements", "Loss landscape (",
-                        "budget and the measurements: click to summary", "time budget: planned"],
+    "landscape_speed": ["evaluations: without measurements", "landscape medians: bn beta",
+                        "budget and the measurements: click to summary", "steps planned on"],
     "predict_speed": ["server-side on cpu, one image, both CNN twins (fp32, BN folded, channels_last",
                       "server-side on cpu, one image, both CNN twins (fp32, the models themselves",
                       "round trip on loopback, /predict with the CNN pair",
                       "a Gradio endpoint that does nothing (the floor)"],
-    "quick_preset": ["[fp32] widths", "click to summary", "[fp32] time budget: planned"],
+    "quick_preset": ["[fp32] widths", "click to summary", "[fp32] time budget: "],
     "startup": ["python -c 'import torch, gradio': median", "python app.py until its URL:", "the app adds"],
     "stats_speed": ["cnn pair,   16 images (default) train mode: median",
                     "mlp pair,  256 images (default) train mode: median"],
