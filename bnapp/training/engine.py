@@ -84,11 +84,10 @@ class PairTrainer:
         if len(self.data.y_train) < r.batch_size and r.batch_size > 1:
             raise ValueError(f"batch size {r.batch_size} is larger than the training set "
                              f"({len(self.data.y_train)} images)")
-        shape = DATASETS[r.dataset].shape
-        if tuple(self.data.x_train.shape[1:]) != shape:
-            raise ValueError(f"the recipe {r.name!r} trains on {DATASETS[r.dataset].label} images {shape}; the data "
+        made_for = DATASETS[r.dataset]
+        if tuple(self.data.x_train.shape[1:]) != made_for.shape:
+            raise ValueError(f"the recipe {r.name!r} trains on {made_for.label} images {made_for.shape}; the data "
                              f"holds {tuple(self.data.x_train.shape[1:])} ({self.data.source})")
-        self.inputs = DATASETS[r.dataset].inputs
         self.device = machine.device() if cfg.device == "auto" else torch.device(cfg.device)
         self.precision = resolve_precision(r.precision, self.device)
         self.test_precision = prediction_precision(self.device)
@@ -102,7 +101,7 @@ class PairTrainer:
         self._stop = False
         self._seconds = 0.0
         torch.manual_seed(cfg.seed)
-        models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed, widths=r.widths, inputs=self.inputs)
+        models = build_pair(cfg.arch, cfg.placement, seed=cfg.seed, widths=r.widths, inputs=made_for.inputs)
         models = {name: model for name, model in models.items() if name in cfg.twins}
         for name, model in models.items():
             apply_init(model, cfg.recipe_for(name).init, seed=cfg.seed)
